@@ -1,0 +1,57 @@
+# FOCA: `make toy` and `make test` set themselves up on a fresh clone. `make help` lists targets.
+#
+# PY picks the interpreter. By default it is .venv/bin/python and targets create the venv first.
+# On a machine whose Python already has the packages (a GPU box): `make TARGET PY=python3`
+# runs with that Python and creates no venv.
+SHELL := /bin/bash
+VENV ?= .venv
+PY ?= $(VENV)/bin/python
+# This machine has these releases on disk; elsewhere override, e.g. TORCH_PINS="torch torchvision".
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+PIP_FLAGS ?= -q --disable-pip-version-check
+# Where the shared real data lives (CIFAR-10 parts, Tiny ImageNet subset); see ../shared/data/README.md.
+export FOCA_DATA ?= $(abspath ../shared/data)
+
+ifeq ($(PY),$(VENV)/bin/python)
+LIGHT := $(VENV)/.stamp-light
+FULL := $(VENV)/.stamp-full
+endif
+
+.PHONY: help setup setup-light toy test test-slow bench-mini clean
+
+help:
+	@echo "make toy         teaching demos -> figures/ (light deps only, ~1-2 min on 2 CPU cores)"
+	@echo "make test        the fast test suite (sets up .venv with torch first; ~10 min on 2 cores)"
+	@echo "make test-slow   checks marked slow (multi-seed claims, longer runs)"
+	@echo "make bench-mini  minifoca (NumPy) vs the same computation in torch on the CPU"
+	@echo "make setup       create .venv and install everything (idempotent)"
+	@echo "Any target: PY=python3 to use an existing Python instead of .venv"
+
+setup-light: $(LIGHT)
+setup: $(FULL)
+
+$(VENV)/.stamp-light: pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[test]'
+	touch $@
+
+# torch is installed in the same pip call as the package so pip never resolves an unpinned torch.
+$(VENV)/.stamp-full: $(VENV)/.stamp-light
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[test,torch]' $(TORCH_PINS)
+	bash scripts/install_system_data.sh
+	touch $@
+
+toy: $(LIGHT)
+	$(PY) -m toy.run $(ARGS)
+
+test: $(FULL)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-slow: $(FULL)
+	$(PY) -m pytest -q -m slow $(ARGS)
+
+bench-mini: $(FULL)
+	$(PY) -m scripts.bench_mini $(ARGS)
+
+clean:
+	rm -rf .cache runs figures .pytest_cache
