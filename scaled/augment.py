@@ -1,0 +1,151 @@
+"""Batched data augmentation on the device, with every random draw from an explicit torch.Generator.
+
+    from scaled.augment import PRESETS, augment, normalize
+    gen = torch.Generator(device=ds.x_train.device).manual_seed(0)
+    xb = augment(ds.x_train[idx], gen, PRESETS["cifar10"], ds.mean, ds.std)  # uint8 (N,C,H,W) -> float (N,C,H,W)
+    xe = normalize(ds.x_test[:500], ds.mean, ds.std)                          # evaluation: no augmentation
+
+The operations, in the order of docs/FOCA.md, each with its own draw per sample:
+zero-pad `pad` px and crop back to H x W at a random offset; horizontal flip with probability 1/2;
+normalise with the training split's mean and std; cutout, a `cutout` x `cutout` square filled with 0
+whose centre is anywhere in the image and which is clipped at the border (DeVries & Taylor, 2017);
+random erasing with probability erase_p, area 2-40% of the image and aspect 0.3-3.33 drawn
+log-uniformly, up to 10 tries for a rectangle that fits, else nothing (torchvision's RandomErasing).
+
+`draw_params` makes all the draws as a dict of tensors and `apply_params` uses them, so the
+per-image `reference_one` (plain slicing, the readable specification) can be handed the very same
+draws in a test. Crop and flip are one gather on the uint8 images; cutout and erasing are masks.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    pad: int = 4  # zero padding per side before the random crop (4 px at 32x32, docs/FOCA.md); 0 = no crop
+    flip: bool = True  # horizontal flip with probability 1/2
+    cutout: int = 16  # side of the cutout square after normalisation (16 CIFAR-10, 8 CIFAR-100); 0 = off
+    erase: bool = False  # random erasing (the PyramidNet + ShakeDrop + RE rows)
+    erase_p: float = 0.5  # probability of erasing an image (Zhong et al., 2020)
+    erase_area: tuple[float, float] = (0.02, 0.4)  # erased fraction of the image area, uniform
+    erase_aspect: tuple[float, float] = (0.3, 3.33)  # height / width, log-uniform as in torchvision
+    erase_tries: int = 10  # draws of (area, aspect) until the rectangle fits; none fits -> no erasing
+    # "zero": 0 after normalisation (the mean colour, as cutout; Zhong et al.'s CIFAR code writes the
+    # raw channel means, also near 0); "random": N(0, 1) per pixel, the paper's random-value mode.
+    erase_fill: str = "zero"
+
+
+PRESETS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(pad=0, flip=False, cutout=0),  # evaluation
+    "cifar10": AugmentConfig(cutout=16),  # WRN-28-10 + cutout rows
+    "cifar100": AugmentConfig(cutout=8),
+    "cifar10-re": AugmentConfig(cutout=0, erase=True),  # PyramidNet + ShakeDrop + RE rows
+    "cifar100-re": AugmentConfig(cutout=0, erase=True),
+    # 64x64: the CIFAR sizes doubled. Cutout 16 = a quarter of the side, CIFAR-100's ratio, because Tiny
+    # ImageNet has CIFAR-100's 500 images per class and more classes (our choice; unpublished).
+    "tinyimagenet": AugmentConfig(pad=8, cutout=16),
+}
+
+
+def normalize(x, mean, std):
+    """uint8 (N, C, H, W) -> float32 (N, C, H, W), (x / 255 - mean) / std per channel."""
+    return (x.float() / 255.0 - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
+
+
+def draw_params(n: int, size: tuple[int, int], gen: torch.Generator, cfg: AugmentConfig,
+                channels: int = 3) -> dict:
+    """All random draws for n images of size (H, W), made on gen's device. Keys, each (N,) int64
+    unless said: dy, dx crop offsets in [0, 2*pad]; flip (N,) bool; cy, cx cutout centres;
+    ey, ex, eh, ew erased rectangle (eh = ew = 0: none); noise (N, C, H, W) for erase_fill "random"."""
+    H, W = size
+    dev = gen.device
+    ri = lambda hi: torch.randint(0, hi, (n,), generator=gen, device=dev)  # noqa: E731  uniform {0..hi-1}
+    p = {"dy": ri(2 * cfg.pad + 1), "dx": ri(2 * cfg.pad + 1),
+         "flip": torch.rand(n, generator=gen, device=dev) < (0.5 if cfg.flip else 0.0),
+         "cy": ri(H), "cx": ri(W)}
+    zeros = torch.zeros(n, dtype=torch.int64, device=dev)
+    p.update(ey=zeros, ex=zeros, eh=zeros, ew=zeros)
+    if cfg.erase:
+        lo, hi = cfg.erase_area
+        log_a, log_b = math.log(cfg.erase_aspect[0]), math.log(cfg.erase_aspect[1])
+        u = torch.rand(4, n, cfg.erase_tries, generator=gen, device=dev)  # (4, N, T)
+        target = H * W * (lo + (hi - lo) * u[0])  # (N, T) erased area in pixels
+        aspect = torch.exp(log_a + (log_b - log_a) * u[1])  # (N, T)
+        h = torch.round(torch.sqrt(target * aspect)).long()  # (N, T)
+        w = torch.round(torch.sqrt(target / aspect)).long()
+        fits = (h < H) & (w < W)  # (N, T)
+        first = fits.int().argmax(dim=1, keepdim=True)  # (N, 1) first try that fits (0 if none)
+        h, w = h.gather(1, first)[:, 0], w.gather(1, first)[:, 0]  # (N,)
+        on = fits.any(dim=1) & (torch.rand(n, generator=gen, device=dev) < cfg.erase_p)  # (N,)
+        ey = (u[2, :, 0] * (H - h + 1)).long().clamp_max(H - h)  # (N,) uniform top row in [0, H - h]
+        ex = (u[3, :, 0] * (W - w + 1)).long().clamp_max(W - w)
+        p.update(ey=ey * on, ex=ex * on, eh=h * on, ew=w * on)
+        if cfg.erase_fill == "random":
+            p["noise"] = torch.randn(n, channels, H, W, generator=gen, device=dev)
+        elif cfg.erase_fill != "zero":
+            raise ValueError(f"erase_fill={cfg.erase_fill!r}: choose zero or random")
+    return p
+
+
+def _box_mask(y0, x0, h, w, H: int, W: int):
+    """(N,) top-left corners and sizes -> (N, 1, H, W) bool, True inside the box clipped to the image."""
+    r = torch.arange(H, device=y0.device)
+    c = torch.arange(W, device=y0.device)
+    rows = (r >= y0[:, None]) & (r < (y0 + h)[:, None])  # (N, H)
+    cols = (c >= x0[:, None]) & (c < (x0 + w)[:, None])  # (N, W)
+    return (rows[:, :, None] & cols[:, None, :])[:, None]  # (N, 1, H, W)
+
+
+def apply_params(x, p: dict, cfg: AugmentConfig, mean, std):
+    """uint8 (N, C, H, W) and draw_params' draws -> augmented float32 (N, C, H, W)."""
+    N, C, H, W = x.shape
+    dev = x.device
+    if cfg.pad or cfg.flip:  # crop and flip as one gather from the zero-padded uint8 images
+        P = cfg.pad
+        xp = F.pad(x, (P, P, P, P))  # (N, C, H+2P, W+2P)
+        r = torch.arange(H, device=dev)
+        c = torch.arange(W, device=dev)
+        c = torch.where(p["flip"][:, None], W - 1 - c, c)  # (N, W) flipped column order
+        idx = (p["dy"][:, None, None] + r[:, None]) * (W + 2 * P) + p["dx"][:, None, None] + c[:, None, :]
+        x = xp.flatten(2).gather(2, idx.view(N, 1, H * W).expand(N, C, H * W)).view(N, C, H, W)
+    x = normalize(x, mean, std)  # (N, C, H, W) float32
+    if cfg.cutout:
+        s = torch.full_like(p["cy"], cfg.cutout)
+        x = torch.where(_box_mask(p["cy"] - cfg.cutout // 2, p["cx"] - cfg.cutout // 2, s, s, H, W), 0.0, x)
+    if cfg.erase:
+        m = _box_mask(p["ey"], p["ex"], p["eh"], p["ew"], H, W)  # (N, 1, H, W)
+        x = torch.where(m, p["noise"] if "noise" in p else 0.0, x)  # (faster than masked_fill on CPU)
+    return x
+
+
+def augment(x, gen: torch.Generator, cfg: AugmentConfig, mean, std):
+    """uint8 (N, C, H, W) on gen's device -> augmented float32 (N, C, H, W), independent draws per image."""
+    if gen.device != x.device and not (gen.device.type == x.device.type == "cuda"):
+        raise ValueError(f"generator is on {gen.device} but the images are on {x.device}; "
+                         f"make it with torch.Generator(device={str(x.device)!r})")
+    return apply_params(x, draw_params(x.shape[0], x.shape[2:], gen, cfg, x.shape[1]), cfg, mean, std)
+
+
+def reference_one(img, p: dict, i: int, cfg: AugmentConfig, mean, std):
+    """The specification: image i of a batch, one operation at a time with slicing. img (C, H, W) uint8."""
+    C, H, W = img.shape
+    P = cfg.pad
+    out = F.pad(img, (P, P, P, P))  # (C, H+2P, W+2P) zero padding
+    dy, dx = int(p["dy"][i]), int(p["dx"][i])
+    out = out[:, dy:dy + H, dx:dx + W]  # (C, H, W) random crop
+    if bool(p["flip"][i]):
+        out = out.flip(2)
+    out = normalize(out[None], mean, std)[0]  # (C, H, W) float
+    if cfg.cutout:
+        y0, x0 = int(p["cy"][i]) - cfg.cutout // 2, int(p["cx"][i]) - cfg.cutout // 2
+        out[:, max(y0, 0):max(y0 + cfg.cutout, 0), max(x0, 0):max(x0 + cfg.cutout, 0)] = 0.0  # clipped
+    if cfg.erase:
+        y0, x0, h, w = (int(p[k][i]) for k in ("ey", "ex", "eh", "ew"))
+        box = (slice(None), slice(y0, y0 + h), slice(x0, x0 + w))
+        out[box] = p["noise"][i][box] if "noise" in p else 0.0
+    return out

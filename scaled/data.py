@@ -1,0 +1,254 @@
+"""Image datasets for scaled/: the whole uint8 dataset as (N, C, H, W) tensors on the device.
+
+    from scaled.data import load_dataset
+    ds = load_dataset("cifar10", data_dir="", val=True, device="cuda")   # data_dir "" -> $FOCA_DATA
+    ds.x_train  # (N, 3, 32, 32) uint8 on the device; ds.y_train (N,) int64; also x_val/y_val, x_test/y_test
+    ds.mean, ds.std   # (3,) float32 per-channel statistics of the training split, in [0, 1] units
+    ds.protocol       # what val and test are; print it next to every number
+
+Augmentation and normalisation run batched on the device (scaled/augment.py).
+
+Names and where they are looked for under the data folder (--data_dir, else $FOCA_DATA):
+
+    cifar10       cifar-10-batches-py/ (the official python folder, what torchvision downloads), else
+                  the project's shared copy (cifar10.npz, or cifar10/ parts unpacked once into the cache
+                  by minifoca.data.cifar10_arrays: all 50,000 training images, 1,000 test images)
+    cifar100      cifar-100-python/ (official python folder; fine labels)
+    tinyimagenet  tiny-imagenet-200/ or tiny-imagenet-200.zip, also inside tiny-imagenet/ (the shared
+                  subset tiny-imagenet/tiny-imagenet-200-subset.zip); JPEGs decoded once with PIL and
+                  cached as .npz under minifoca.data.cache_dir(). The labelled official val set is the
+                  test split here (the official test labels are not public); classes in wnids.txt order.
+    cifar10-npz   the shared CIFAR-10 arrays file only; any path ending in .npz: an arrays file with
+                  x_train (N, H, W, C) uint8, y_train, x_test, y_test (what cifar10/unpack.py writes)
+
+`download=True` fetches CIFAR-10/100 with torchvision (and the Tiny ImageNet zip from its official
+address) into the data folder when nothing is found there. The official CIFAR pickles are read
+here rather than through torchvision's Dataset classes, which reject any file whose MD5 differs
+from the official one (and so the small files a test writes in the same format).
+
+Validation (val=True): CIFAR and .npz hold out the LAST val_size (5,000) training images; Tiny
+ImageNet, whose training images are ordered by class, holds out the last 10% of each class. The
+test split is always loaded, for the final report only. Any missing or wrong path raises one
+DataError saying what was looked for and how to fix it.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from minifoca.data import DataError, cache_dir, cifar10_arrays, data_root
+
+NAMES = ("cifar10", "cifar100", "tinyimagenet", "cifar10-npz", "<path>.npz")
+TIN_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+
+
+@dataclass
+class Splits:
+    name: str
+    x_train: torch.Tensor  # (N, C, H, W) uint8 on the device
+    y_train: torch.Tensor  # (N,) int64
+    x_val: torch.Tensor | None  # (V, C, H, W) uint8, None when val=False
+    y_val: torch.Tensor | None  # (V,)
+    x_test: torch.Tensor  # (T, C, H, W) uint8
+    y_test: torch.Tensor  # (T,)
+    mean: torch.Tensor  # (C,) float32, per-channel mean of x_train / 255
+    std: torch.Tensor  # (C,) float32, per-channel std of x_train / 255
+    num_classes: int
+    image_size: int  # H = W
+    protocol: str  # "val: ...; test: ..." stated next to every number
+
+    def describe(self) -> str:
+        n_val = 0 if self.x_val is None else len(self.x_val)
+        return (f"{self.name}: {len(self.x_train):,} train / {n_val:,} val / {len(self.x_test):,} test, "
+                f"{self.num_classes} classes, {self.image_size}x{self.image_size}, on {self.x_train.device}; "
+                f"{self.protocol}")
+
+
+# --- readers: each returns uint8 (N, C, H, W) numpy arrays and int64 labels ----------------------
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as fh:
+        return pickle.load(fh, encoding="latin1")  # the official files are Python 2 pickles
+
+
+def _read_cifar_folder(folder: Path) -> tuple:
+    """The official cifar-10-batches-py / cifar-100-python folder -> x_tr, y_tr, x_te, y_te."""
+    c100 = (folder / "train").is_file()
+    train_files = ["train"] if c100 else [f"data_batch_{i}" for i in range(1, 6)]
+    missing = [f for f in train_files + ["test" if c100 else "test_batch"] if not (folder / f).is_file()]
+    if missing:
+        raise DataError(f"{folder}: missing {', '.join(missing)}; expected the official python version "
+                        "of CIFAR (pass download=True / --download to fetch it)")
+    key = "fine_labels" if c100 else "labels"  # CIFAR-100's 100-way labels
+
+    def read(files):
+        parts = [_unpickle(folder / f) for f in files]
+        x = np.concatenate([p["data"] for p in parts]).reshape(-1, 3, 32, 32)  # rows are channel-major
+        return x, np.concatenate([np.asarray(p[key], np.int64) for p in parts])
+
+    return (*read(train_files), *read(["test" if c100 else "test_batch"]))
+
+
+def _read_npz(path: Path) -> tuple:
+    z = np.load(path)
+    missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
+    if missing:
+        raise DataError(f"{path}: no {', '.join(sorted(missing))}; an arrays file needs x_train, "
+                        "y_train, x_test, y_test")
+    xs = []
+    for k in ("x_train", "x_test"):
+        x = z[k]
+        if x.ndim != 4 or x.dtype != np.uint8:
+            raise DataError(f"{path}: {k} is {x.dtype} {x.shape}; expected uint8 (N, H, W, C) or (N, C, H, W)")
+        xs.append(x if x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3) else x.transpose(0, 3, 1, 2))
+    return xs[0], z["y_train"].astype(np.int64), xs[1], z["y_test"].astype(np.int64)
+
+
+def _tin_source(root: Path, download: bool) -> Path:
+    """The Tiny ImageNet folder or zip under root (see the module docstring for the places)."""
+    places = [root / "tiny-imagenet-200", root / "tiny-imagenet-200.zip", root / "tiny-imagenet" /
+              "tiny-imagenet-200", root / "tiny-imagenet" / "tiny-imagenet-200.zip",
+              root / "tiny-imagenet" / "tiny-imagenet-200-subset.zip", root]
+    for p in places:
+        if (p.is_dir() and (p / "wnids.txt").is_file()) or (p.is_file() and zipfile.is_zipfile(p)):
+            return p
+    if download:
+        from torchvision.datasets.utils import download_and_extract_archive
+        download_and_extract_archive(TIN_URL, str(root))
+        return root / "tiny-imagenet-200"
+    raise DataError(f"no Tiny ImageNet in {root}: expected tiny-imagenet-200/ (with wnids.txt) or "
+                    "tiny-imagenet-200.zip there or in tiny-imagenet/ (or pass --download)")
+
+
+def _read_tinyimagenet(src: Path) -> tuple:
+    """Decode every JPEG of the official layout (folder or zip) once; cache the arrays as .npz.
+    Returns the arrays and the number of classes (wnids.txt's length: 200 for the official set)."""
+    from PIL import Image
+
+    stat = src.stat() if src.is_file() else (src / "wnids.txt").stat()
+    tag = hashlib.sha1(f"{src.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    cached = cache_dir() / f"tinyimagenet-{tag}.npz"
+    if cached.is_file():
+        return _read_npz(cached), len(np.load(cached)["wnids"])
+    if src.is_file():
+        zf = zipfile.ZipFile(src)
+        names = zf.namelist()
+        top = next((n[: -len("wnids.txt")] for n in names if n.endswith("wnids.txt")), None)
+        if top is None:
+            raise DataError(f"{src}: no wnids.txt inside; expected the official tiny-imagenet-200 layout")
+        read = lambda rel: zf.read(top + rel)  # noqa: E731
+        listing = [n[len(top):] for n in names if n.startswith(top)]
+    else:
+        read = lambda rel: (src / rel).read_bytes()  # noqa: E731
+        listing = [p.relative_to(src).as_posix() for p in src.glob("train/*/images/*.JPEG")]
+    try:
+        wnids = read("wnids.txt").decode().split()
+        ann = [line.split("\t")[:2] for line in read("val/val_annotations.txt").decode().splitlines() if line]
+    except (KeyError, FileNotFoundError) as e:
+        raise DataError(f"{src}: {e}; expected wnids.txt and val/val_annotations.txt (official layout)") from None
+    label = {w: i for i, w in enumerate(wnids)}
+    index = lambda rel: int(rel.rsplit("_", 1)[1].split(".")[0])  # noqa: E731  n01443537_12.JPEG -> 12
+    train = sorted((label[rel.split("/")[1]], index(rel), rel) for rel in listing
+                   if rel.startswith("train/") and rel.endswith(".JPEG"))
+    val = [(label[w], "val/images/" + f) for f, w in ann]
+
+    def decode(rels):
+        x = np.stack([np.asarray(Image.open(io.BytesIO(read(r))).convert("RGB")) for r in rels])
+        if x.shape[1:] != (64, 64, 3):
+            raise DataError(f"{src}: images are {x.shape[1:]}, expected 64x64x3")
+        return x  # (N, 64, 64, 3); a few official images are greyscale, hence convert("RGB")
+
+    if not train:
+        raise DataError(f"{src}: no train/<wnid>/images/*.JPEG found")
+    arrays = dict(x_train=decode([r for _, _, r in train]), y_train=np.array([c for c, _, _ in train]),
+                  x_test=decode([r for _, r in val]), y_test=np.array([c for c, _ in val]), wnids=np.array(wnids))
+    tmp = cached.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(cached)  # atomic: a killed run never leaves a half-written cache
+    return _read_npz(cached), len(wnids)
+
+
+# --- the one entry point ---------------------------------------------------------------------------
+def _channel_stats(x: np.ndarray) -> tuple:
+    """Per-channel mean and std of uint8 (N, C, H, W) in [0, 1] units, in chunks (no float copy)."""
+    s = np.zeros(x.shape[1]); s2 = np.zeros(x.shape[1])  # noqa: E702
+    for i in range(0, len(x), 4096):
+        c = x[i:i + 4096].astype(np.float64) / 255.0  # (n, C, H, W)
+        s += c.sum(axis=(0, 2, 3)); s2 += (c * c).sum(axis=(0, 2, 3))  # noqa: E702
+    m = x.shape[0] * x.shape[2] * x.shape[3]
+    return s / m, np.sqrt(np.maximum(s2 / m - (s / m) ** 2, 0.0))
+
+
+def _val_indices(y: np.ndarray, val_size: int, per_class: bool) -> np.ndarray:
+    """Boolean mask of held-out training images: the last val_size, or the last share of each class."""
+    if not 0 < val_size < len(y):
+        raise DataError(f"val_size={val_size} must be between 1 and {len(y) - 1}")
+    mask = np.zeros(len(y), bool)
+    if not per_class:
+        mask[-val_size:] = True
+        return mask
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        mask[idx[len(idx) - max(1, round(len(idx) * val_size / len(y))):]] = True
+    return mask
+
+
+def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", download: bool = False,
+                 val_size: int | None = None) -> Splits:
+    """Load `name` (see the module docstring) onto `device`; raises DataError on a missing dataset."""
+    if name.endswith(".npz"):
+        path = Path(name)
+        if not path.is_file():
+            raise DataError(f"arrays file {path} does not exist")
+        arrays, k, test = _read_npz(path), None, f"test: {path.name} x_test"
+    else:
+        root = data_root(data_dir)
+        if name in ("cifar10", "cifar100"):
+            folder = root / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
+            k = 10 if name == "cifar10" else 100
+            if not folder.is_dir() and name == "cifar10" and not download:
+                try:  # the project's shared copy (minifoca.data.cifar10_arrays)
+                    arrays = _read_npz(cifar10_arrays(str(root)))
+                except DataError as e:
+                    raise DataError(f"no CIFAR-10 in {root}: no cifar-10-batches-py/ and {e} "
+                                    "(or pass --download)") from None
+            else:
+                if not folder.is_dir() and not download:
+                    raise DataError(f"no {name} in {root}: expected {folder.name}/ there (or pass --download)")
+                if not folder.is_dir():
+                    import torchvision.datasets as tvd
+                    (tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100)(str(root), download=True)
+                arrays = _read_cifar_folder(folder)
+            n_test = len(arrays[3])
+            test = ("test1k: first 1,000 official test images" if n_test == 1000
+                    else f"test: {n_test:,} official test images")
+        elif name == "cifar10-npz":
+            arrays, k, test = _read_npz(cifar10_arrays(str(root))), 10, "test1k: first 1,000 official test images"
+        elif name == "tinyimagenet":
+            arrays, k = _read_tinyimagenet(_tin_source(root, download))
+            test = f"test: official val set ({len(arrays[3]):,} images)"
+        else:
+            raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
+    x_tr, y_tr, x_te, y_te = arrays
+    k = k or int(max(y_tr.max(), y_te.max())) + 1
+    per_class = name == "tinyimagenet"
+    protocol = f"val: none (trained on all {len(y_tr):,} training images); {test}"
+    x_va = y_va = None
+    if val:
+        v = val_size or (len(y_tr) // 10 if per_class else min(5000, len(y_tr) // 10))
+        hold = _val_indices(y_tr, v, per_class)
+        x_va, y_va, x_tr, y_tr = x_tr[hold], y_tr[hold], x_tr[~hold], y_tr[~hold]
+        where = (f"last {hold.sum() // k} images of each class" if per_class
+                 else f"train[:{len(y_tr)}] / train[{len(y_tr)}:]")
+        protocol = f"val: {where} ({hold.sum():,} images); {test}"
+    mean, std = _channel_stats(x_tr)
+    dev = torch.device(device)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
+    return Splits(name, t(x_tr), t(y_tr), None if x_va is None else t(x_va), None if y_va is None else t(y_va),
+                  t(x_te), t(y_te), t(mean).float(), t(std).float(), k, x_tr.shape[-1], protocol)

@@ -1,0 +1,51 @@
+"""The networks of the PyTorch reproduction, built by name.
+
+    from scaled.models import build_model
+    net = build_model("wrn-28-10", num_classes=10, head="D")          # the paper's WRN
+    net = build_model("pyramidnet-272-200", 100, shakedrop=True)       # the paper's PyramidNet
+    f = net.compute_features(x)   # x (N, 3, H, W) normalised float -> f (N, D), D = 128 for head D
+    logits = net(x)               # = net.classifier(f), (N, K); net.classifier is nn.Linear(D, K)
+
+Names: "wrn-<depth>-<k>" (depth 6n+4: wrn-28-10 the paper's, wrn-16-2, wrn-10-1 for tests) and
+"pyramidnet-<depth>-<alpha>" (bottleneck, depth 9n+2: pyramidnet-272-200 the paper's,
+pyramidnet-11-8 for tests). Heads "A" "B" "C" "D" are Table 1's rows (head.py says what each is;
+D, the GAP -> 2-LP head, is the paper's). `image_size` only matters for heads A and B, whose
+flattened feature size depends on it (32 for CIFAR, 64 for Tiny ImageNet).
+
+Randomness: only ShakeDrop draws inside the network, from the device's default generator unless
+`net.set_generator(torch.Generator(device))` is called after the model is moved to that device.
+"""
+from __future__ import annotations
+
+import re
+
+from .head import HEADS, FeatureHead, FeatureNet
+from .pyramidnet import PyramidNet
+from .shakedrop import ShakeDrop, ShakeDropFunction, draw_shakedrop, survival_prob
+from .wrn import WideResNet
+
+__all__ = ["build_model", "FeatureNet", "FeatureHead", "HEADS", "WideResNet", "PyramidNet",
+           "ShakeDrop", "ShakeDropFunction", "draw_shakedrop", "survival_prob"]
+
+
+def build_model(name: str, num_classes: int, head: str = "D", image_size: int = 32,
+                shakedrop: bool = False, hidden: int = 128) -> FeatureNet:
+    """A FeatureNet by name; raises ValueError with the accepted forms for an unknown name.
+
+    shakedrop: PyramidNet only (the "+ ShakeDrop" rows); hidden: the 2-LP width (128 in the paper).
+    """
+    m = re.fullmatch(r"(wrn|pyramidnet)-(\d+)-(\d+)", name.lower())
+    if m is None:
+        raise ValueError(f"unknown network {name!r}: use wrn-<depth>-<k> (e.g. wrn-28-10) or "
+                         "pyramidnet-<depth>-<alpha> (e.g. pyramidnet-272-200)")
+    if image_size % 4:
+        raise ValueError(f"image_size={image_size}: must be divisible by 4 (two stride-2 stages)")
+    family, depth, third = m.group(1), int(m.group(2)), int(m.group(3))
+    if family == "wrn":
+        if shakedrop:
+            raise ValueError("shakedrop=True is for PyramidNet; WRN has no ShakeDrop variant here")
+        trunk = WideResNet(depth, third)
+    else:
+        trunk = PyramidNet(depth, third, shakedrop=shakedrop)
+    spatial = (image_size // 4) ** 2
+    return FeatureNet(trunk, FeatureHead(head, trunk.out_channels, spatial, hidden), num_classes)

@@ -1,0 +1,76 @@
+"""ShakeDrop (Yamada et al., 2019) as an autograd Function, with per-sample random draws on the device.
+
+For one residual branch r(x) of block l (of L), per sample n:
+
+    b_n     ~ Bernoulli(p_l)          keep the branch as it is (the ResDrop gate)
+    alpha_n ~ U[-1, 1]                forward scale when the gate is closed
+    beta_n  ~ U[0, 1]                 backward scale when the gate is closed
+
+    forward:   out  = (b + alpha - b*alpha) * r          (b = 1: r;  b = 0: alpha * r)
+    backward:  dr   = (b + beta  - b*beta ) * dout       (b = 1: dout; b = 0: beta * dout)
+    eval:      out  = E[b + alpha - b*alpha] * r = p_l * r   (E[alpha] = 0)
+
+with the survival probability p_l = 1 - (l / L) * (1 - 0.5), linear from ~1 at the first block to
+0.5 at the last (`survival_prob`). beta is drawn together with alpha in the forward pass: it is
+independent of everything the forward computes, so drawing it early changes no distribution, and it
+lets a test hand the same draws to a reference. All draws are tensors made on x's device, from the
+generator given (or that device's default generator when None); nothing is read back to the host,
+so there is no synchronisation per block (the authors' code calls `.item()` on the gate).
+
+The caller adds the shortcut *out of place* (`out = shakedrop(r) + shortcut`): an in-place add
+on the Function's output would overwrite the tensor autograd relies on.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def survival_prob(l: int, num_blocks: int, p_last: float = 0.5) -> float:
+    """p_l = 1 - (l / L) * (1 - p_last), l = 1..L (the ShakeDrop paper's linear decay rule)."""
+    if not 1 <= l <= num_blocks:
+        raise ValueError(f"block index l={l} must be in 1..{num_blocks}")
+    return 1.0 - (l / num_blocks) * (1.0 - p_last)
+
+
+class ShakeDropFunction(torch.autograd.Function):
+    """out = fwd_scale * x; dx = bwd_scale * dout, with per-sample scales (N,) broadcast over C, H, W."""
+
+    @staticmethod
+    def forward(ctx, x, fwd_scale, bwd_scale):
+        ctx.save_for_backward(bwd_scale)
+        return x * fwd_scale.view(-1, *([1] * (x.dim() - 1)))  # (N, C, H, W)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (bwd_scale,) = ctx.saved_tensors
+        return dout * bwd_scale.view(-1, *([1] * (dout.dim() - 1))), None, None  # (N, C, H, W)
+
+
+def draw_shakedrop(n: int, p_survive: float, device, dtype, generator=None) -> dict:
+    """The per-sample draws of one block: gate b (N,), alpha (N,), beta (N,), and the scales."""
+    # Drawn in float32 whatever x's dtype (bf16 under autocast has too few bits for U[0, 1]).
+    u = torch.rand(3, n, device=device, dtype=torch.float32, generator=generator)  # (3, N)
+    b = (u[0] < p_survive).float()  # (N,) 1 = keep the branch as it is
+    alpha, beta = 2.0 * u[1] - 1.0, u[2]  # (N,) U[-1, 1], U[0, 1]
+    return {"b": b, "alpha": alpha, "beta": beta,
+            "fwd_scale": (b + alpha - b * alpha).to(dtype), "bwd_scale": (b + beta - b * beta).to(dtype)}
+
+
+class ShakeDrop(nn.Module):
+    """Applies ShakeDrop to a residual branch; `generator` may be set after the module is moved
+    (it must live on the same device as the input), None uses the device's default generator."""
+
+    def __init__(self, p_survive: float):
+        super().__init__()
+        self.p_survive = p_survive
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x):  # x (N, C, H, W)
+        if not self.training:
+            return x * self.p_survive  # the expected value of b + alpha - b*alpha
+        d = draw_shakedrop(x.shape[0], self.p_survive, x.device, x.dtype, self.generator)
+        return ShakeDropFunction.apply(x, d["fwd_scale"], d["bwd_scale"])
+
+    def extra_repr(self) -> str:
+        return f"p_survive={self.p_survive:.4f}"
