@@ -27,6 +27,7 @@ class Config:
     data_dir: str = ""  # root of the real data (cifar10/ inside); "" -> $FOCA_DATA
     val_size: int = 180  # validation examples held out of the training split (digits: 10%)
     out_dir: str = "runs/minifoca"  # each run writes a folder below this
+    threads: int = 1  # BLAS threads; 1 is fastest for these small matrices (threads spin and contend)
     # --- network: F_phi = [Linear -> BN -> ReLU] x L, C_theta = Linear(D -> K) with bias ----------
     widths: tuple[int, ...] = (256, 256, 32)  # hidden widths then feature dim D (input dim from data)
     bn: bool = True  # BN in F_phi (Table 1 row B: it helps FOCA); False -> Linear with bias

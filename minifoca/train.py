@@ -16,6 +16,7 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from . import foca
@@ -70,6 +71,11 @@ def on_device(data, xp, dtype):
 
 
 def run(cfg, name: str = "", overwrite: bool = False) -> dict:
+    with threadpool_limits(cfg.threads):
+        return _run(cfg, name, overwrite)
+
+
+def _run(cfg, name: str, overwrite: bool) -> dict:
     xp, dtype = get_backend(cfg.backend), DTYPES[cfg.dtype]
     data = on_device(load(cfg.dataset, cfg.data_dir, cfg.val_size), xp, dtype)
     rng = np.random.default_rng(cfg.seed)
