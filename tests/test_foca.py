@@ -127,3 +127,26 @@ def test_nan_loss_stops_with_the_step():
     data.x_train[5, 0] = np.nan
     with pytest.raises(foca.NonFiniteLoss, match="at step"):
         foca.train_foca(MLP((6, 16, 8), True, rng), data, small_cfg(), rng)
+
+
+def test_compute_classifier_equals_torch_loop():
+    """ComputeClassifier = weak_steps of torch.optim.SGD (Nesterov, weight decay on W and b) on the
+    full fixed batch, from the same initial theta."""
+    import torch
+    import torch.nn.functional as F
+
+    from checks import assert_close
+
+    rng = np.random.default_rng(3)
+    f, t = blobs(rng, n=30)
+    cfg = Config()
+    theta0 = init_classifier(6, K, rng)
+    ours = foca.compute_classifier(f, t, K, cfg, rng, theta0=theta0)
+    W, b = (torch.tensor(theta0[k], requires_grad=True) for k in ("W", "b"))
+    opt = torch.optim.SGD([W, b], cfg.weak_lr, cfg.weak_momentum, weight_decay=cfg.weak_wd, nesterov=True)
+    for _ in range(cfg.weak_steps):
+        opt.zero_grad()
+        F.cross_entropy(F.linear(torch.tensor(f), W, b), torch.tensor(t)).backward()
+        opt.step()
+    assert_close("weak W after 64 steps", ours["W"], W.detach().numpy(), 1e-10)
+    assert_close("weak b after 64 steps", ours["b"], b.detach().numpy(), 1e-10)

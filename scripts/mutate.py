@@ -1,0 +1,85 @@
+"""Mutation check (not part of `make test`): break one backward or optimiser line at a time and
+confirm the test suite catches each break.
+
+    make mutate          # or: python -m scripts.mutate [--only NAME] [--tests "tests/test_layers.py ..."]
+
+Each mutation is applied to a throw-away copy of the working tree (the checkout is never touched),
+then the fast gradient/optimiser/cross-check tests run there. A mutation the suite does not catch
+("survived") makes the script exit non-zero. The list lives here so the README can quote it.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TESTS = "tests/test_layers.py tests/test_optim.py tests/test_foca.py"
+
+# (name, file, exact original text, broken text)
+MUTATIONS = [
+    ("linear dW transposed input", "minifoca/layers.py", "dW = dout.T @ x", "dW = dout.T @ (x * 0.5)"),
+    ("linear db summed over features", "minifoca/layers.py", "db = dout.sum(axis=0) if has_b",
+     "db = dout.sum(axis=0) * 1.01 if has_b"),
+    ("relu passes negative gradient", "minifoca/layers.py", "return dout * (x > 0)", "return dout * (x >= -0.1)"),
+    ("BN backward drops the mean path", "minifoca/layers.py",
+     "dx = inv_std * (dxhat - dxhat.mean(axis=0) - ", "dx = inv_std * (dxhat - "),
+    ("BN backward drops the variance path", "minifoca/layers.py",
+     "- xhat * (dxhat * xhat).mean(axis=0))", ")"),
+    ("BN running var biased", "minifoca/layers.py", "var * (n / (n - 1))", "var"),
+    ("softmax CE gradient not averaged", "minifoca/layers.py", "return dlogits * (dloss / n)",
+     "return dlogits * dloss"),
+    ("SGD without Nesterov look-ahead", "minifoca/optim.py", "g = g + mu * buf if self.nesterov else buf",
+     "g = buf"),
+    ("SGD weight decay dropped", "minifoca/optim.py", "g = g + wd * p", "g = g"),
+    ("SGD momentum buffer not reset on first step", "minifoca/optim.py",
+     "buf = g if name not in self.buf else", "buf = 0.5 * g if name not in self.buf else"),
+    ("foca_step lets theta move", "minifoca/foca.py", "opt_phi.step(dphi)\n    return loss, dphi\n",
+     "opt_phi.step(dphi)\n    theta['b'] -= 0.1\n    return loss, dphi\n"),
+    ("ComputeClassifier without weight decay", "minifoca/foca.py",
+     "opt = SGD(theta, cfg.weak_lr, cfg.weak_momentum, cfg.weak_wd, nesterov=True)",
+     "opt = SGD(theta, cfg.weak_lr, cfg.weak_momentum, 0.0, nesterov=True)"),
+]
+
+
+def run_one(name, rel, old, new, tests: str) -> tuple[str, float]:
+    with tempfile.TemporaryDirectory(prefix="mutate_") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "figures",
+                                                                  ".cache", "__pycache__", "*.egg-info"))
+        path = copy / rel
+        text = path.read_text()
+        if text.count(old) != 1:
+            return f"NOT APPLIED ({old!r} found {text.count(old)} times in {rel})", 0.0
+        path.write_text(text.replace(old, new))
+        tic = time.perf_counter()
+        # PYTHONPATH first so the copy's packages shadow the editable install of the checkout
+        env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin", "FOCA_CACHE": str(REPO / ".cache")}
+        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                            *tests.split()], cwd=copy, capture_output=True, text=True, env=env)
+        return ("caught" if r.returncode == 1 else "SURVIVED" if r.returncode == 0
+                else f"ERROR (pytest exit {r.returncode})"), time.perf_counter() - tic
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="break one line at a time; the tests must fail")
+    p.add_argument("--only", default="", help="run the mutations whose name contains this")
+    p.add_argument("--tests", default=DEFAULT_TESTS)
+    args = p.parse_args(argv)
+    chosen = [m for m in MUTATIONS if args.only in m[0]]
+    print(f"mutate: {len(chosen)} mutations, each on a copy of the tree; about 10 s each", file=sys.stderr)
+    print("| mutation | file | result |\n|---|---|---|")
+    bad = 0
+    for name, rel, old, new in chosen:
+        result, secs = run_one(name, rel, old, new, args.tests)
+        bad += result != "caught"
+        print(f"| {name} | {rel} | {result} ({secs:.0f} s) |", flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
