@@ -144,10 +144,9 @@ def train_foca(model, data, cfg, rng: np.random.Generator, log=lambda rec: None)
     x, t, n_classes = data.x_train, data.t_train, data.n_classes
     opt_phi = SGD(model.params, cfg.lr, cfg.momentum, cfg.wd, nesterov=True)
     batches = EpochSampler(len(t), cfg.n_f, rng)
-    milestones = [m * cfg.steps for m in cfg.milestones]
     tic, losses = time.perf_counter(), []
     for i in range(cfg.steps):  # for i = 1 : n_i do
-        opt_phi.lr = lr_at(i, cfg.lr, cfg.schedule, cfg.steps, milestones, cfg.lr_gamma)
+        opt_phi.lr = lr_at(i, cfg.lr, cfg.schedule, cfg.steps, cfg.milestones, cfg.lr_gamma)
         if i % cfg.refresh == 0:  # (every R steps; R = 1 is Algorithm 1 as printed)
             idx_c = sample_minibatch(rng, len(t), cfg.n_c)  # [x, t] <- SampleMinibatch(d, n_c)
             f_c = compute_features(model, x[idx_c], train=True)  # f <- ComputeFeature(x, phi)
@@ -170,10 +169,9 @@ def train_e2e(model, theta: dict, data, cfg, rng, log=lambda rec: None, *, stage
     opt_phi = SGD(model.params, lr, cfg.momentum, cfg.wd, nesterov=True)
     opt_theta = SGD(theta, lr, cfg.momentum, cfg.wd, nesterov=True)
     batches = EpochSampler(len(data.t_train), cfg.n_f, rng)
-    milestones = [m * steps for m in cfg.milestones]
     tic, losses = time.perf_counter(), []
     for i in range(steps):
-        opt_phi.lr = opt_theta.lr = lr_at(i, lr, schedule, steps, milestones, cfg.lr_gamma)
+        opt_phi.lr = opt_theta.lr = lr_at(i, lr, schedule, steps, cfg.milestones, cfg.lr_gamma)
         idx = batches.next()
         loss, _, _ = e2e_step(model, theta, data.x_train[idx], data.t_train[idx], opt_phi, opt_theta)
         losses.append(_finite(loss, f"stage {stage} (E2E)", i))

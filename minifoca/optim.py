@@ -44,15 +44,17 @@ class SGD:
         self.lr, self.buf = state["lr"], {k: v.copy() for k, v in state["buf"].items()}
 
 
-def lr_at(epoch: float, base_lr: float, schedule: str, total_epochs: float,
-          milestones: tuple = (), gamma: float = 0.1) -> float:
-    """Learning rate for a (possibly fractional) epoch: "constant", "step" (x gamma at each
-    milestone epoch, like torch's MultiStepLR) or "cosine" (to 0 at total_epochs, like
-    CosineAnnealingLR stepped per epoch)."""
+def lr_at(t: float, base_lr: float, schedule: str, total: float, milestones: tuple = (),
+          gamma: float = 0.1) -> float:
+    """Learning rate at counter t of `total` (phi steps in minifoca, epochs in scaled), stepped
+    like torch's schedulers: "constant"; "step" multiplies by gamma at each milestone, given as a
+    FRACTION of training and rounded to the counter (0.5, 0.667, 0.833 of 600 epochs = 300, 400,
+    500; 0.3, 0.6, 0.8 of 200 = 60, 120, 160), like MultiStepLR; "cosine" goes to 0 at `total`,
+    like CosineAnnealingLR."""
     if schedule == "constant":
         return base_lr
     if schedule == "step":
-        return base_lr * gamma ** sum(epoch >= m for m in milestones)
+        return base_lr * gamma ** sum(t >= round(m * total) for m in milestones)
     if schedule == "cosine":
-        return 0.5 * base_lr * (1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs))
+        return 0.5 * base_lr * (1 + math.cos(math.pi * min(t, total) / total))
     raise ValueError(f"unknown schedule {schedule!r}: choose constant, step or cosine")

@@ -56,10 +56,13 @@ def test_schedules_equal_torch():
         opt = torch.optim.SGD([p], lr=0.1)
         sched = make(opt)
         for epoch in range(10):
-            ours = lr_at(epoch, 0.1, name, 10, (3, 6, 8), 0.1)
+            ours = lr_at(epoch, 0.1, name, 10, (0.3, 0.6, 0.8), 0.1)
             assert abs(ours - opt.param_groups[0]["lr"]) < 1e-15, f"{name} lr at epoch {epoch}"
             opt.step()
             sched.step()
     assert lr_at(7, 0.1, "constant", 10) == 0.1
+    # the paper's 600-epoch schedule from its fractions: x0.1 at 300, 400 and 500
+    drops = [e for e in range(1, 600) if lr_at(e, 1, "step", 600, (0.5, 0.667, 0.833)) < lr_at(e - 1, 1, "step", 600, (0.5, 0.667, 0.833))]
+    assert drops == [300, 400, 500], drops
     with pytest.raises(ValueError, match="schedule"):
         lr_at(0, 0.1, "linear", 10)
