@@ -77,9 +77,8 @@ def _unpickle(path: Path) -> dict:
         return pickle.load(fh, encoding="latin1")  # the official files are Python 2 pickles
 
 
-def _read_cifar_folder(folder: Path) -> tuple:
+def _read_cifar_folder(folder: Path, c100: bool) -> tuple:
     """The official cifar-10-batches-py / cifar-100-python folder -> x_tr, y_tr, x_te, y_te."""
-    c100 = (folder / "train").is_file()
     train_files = ["train"] if c100 else [f"data_batch_{i}" for i in range(1, 6)]
     missing = [f for f in train_files + ["test" if c100 else "test_batch"] if not (folder / f).is_file()]
     if missing:
@@ -174,6 +173,16 @@ def _read_tinyimagenet(src: Path) -> tuple:
     return _read_npz(cached), len(wnids)
 
 
+def _shared_cifar10(root: Path) -> Path:
+    """The project's shared CIFAR-10 copy under root, unpacked once into the cache."""
+    # Checked here because cifar10_arrays falls back to an unpacked cache from ANY earlier root,
+    # which would hide a wrong --data_dir.
+    if not ((root / "cifar10.npz").is_file() or (root / "cifar10" / "unpack.py").is_file()):
+        raise DataError(f"no CIFAR-10 in {root}: expected cifar-10-batches-py/ (official), cifar10.npz or "
+                        "cifar10/unpack.py with its parts (the shared copy); or pass --download")
+    return cifar10_arrays(str(root))
+
+
 # --- the one entry point ---------------------------------------------------------------------------
 def _channel_stats(x: np.ndarray) -> tuple:
     """Per-channel mean and std of uint8 (N, C, H, W) in [0, 1] units, in chunks (no float copy)."""
@@ -213,23 +222,19 @@ def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", 
             folder = root / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
             k = 10 if name == "cifar10" else 100
             if not folder.is_dir() and name == "cifar10" and not download:
-                try:  # the project's shared copy (minifoca.data.cifar10_arrays)
-                    arrays = _read_npz(cifar10_arrays(str(root)))
-                except DataError as e:
-                    raise DataError(f"no CIFAR-10 in {root}: no cifar-10-batches-py/ and {e} "
-                                    "(or pass --download)") from None
+                arrays = _read_npz(_shared_cifar10(root))
             else:
                 if not folder.is_dir() and not download:
                     raise DataError(f"no {name} in {root}: expected {folder.name}/ there (or pass --download)")
                 if not folder.is_dir():
                     import torchvision.datasets as tvd
                     (tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100)(str(root), download=True)
-                arrays = _read_cifar_folder(folder)
+                arrays = _read_cifar_folder(folder, c100=name == "cifar100")
             n_test = len(arrays[3])
             test = ("test1k: first 1,000 official test images" if n_test == 1000
                     else f"test: {n_test:,} official test images")
         elif name == "cifar10-npz":
-            arrays, k, test = _read_npz(cifar10_arrays(str(root))), 10, "test1k: first 1,000 official test images"
+            arrays, k, test = _read_npz(_shared_cifar10(root)), 10, "test1k: first 1,000 official test images"
         elif name == "tinyimagenet":
             arrays, k = _read_tinyimagenet(_tin_source(root, download))
             test = f"test: official val set ({len(arrays[3]):,} images)"

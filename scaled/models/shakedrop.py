@@ -51,10 +51,12 @@ def draw_shakedrop(n: int, p_survive: float, device, dtype, generator=None) -> d
     """The per-sample draws of one block: gate b (N,), alpha (N,), beta (N,), and the scales."""
     # Drawn in float32 whatever x's dtype (bf16 under autocast has too few bits for U[0, 1]).
     u = torch.rand(3, n, device=device, dtype=torch.float32, generator=generator)  # (3, N)
-    b = (u[0] < p_survive).float()  # (N,) 1 = keep the branch as it is
+    keep = u[0] < p_survive  # (N,) b = 1: keep the branch as it is
     alpha, beta = 2.0 * u[1] - 1.0, u[2]  # (N,) U[-1, 1], U[0, 1]
-    return {"b": b, "alpha": alpha, "beta": beta,
-            "fwd_scale": (b + alpha - b * alpha).to(dtype), "bwd_scale": (b + beta - b * beta).to(dtype)}
+    # where(b, 1, alpha) is b + alpha - b*alpha for b in {0, 1}, without float32 round-off in 1 + a - a.
+    return {"b": keep.float(), "alpha": alpha, "beta": beta,
+            "fwd_scale": torch.where(keep, 1.0, alpha).to(dtype),
+            "bwd_scale": torch.where(keep, 1.0, beta).to(dtype)}
 
 
 class ShakeDrop(nn.Module):
