@@ -54,7 +54,8 @@ PRESETS: dict[str, AugmentConfig] = {
 
 def normalize(x, mean, std):
     """uint8 (N, C, H, W) -> float32 (N, C, H, W), (x / 255 - mean) / std per channel."""
-    return (x.float() / 255.0 - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
+    # In place on a fresh float copy: on the CPU each new (N, C, H, W) buffer costs more than the math.
+    return x.to(torch.float32, copy=True).div_(255.0).sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
 
 
 def draw_params(n: int, size: tuple[int, int], gen: torch.Generator, cfg: AugmentConfig,
@@ -116,10 +117,10 @@ def apply_params(x, p: dict, cfg: AugmentConfig, mean, std):
     x = normalize(x, mean, std)  # (N, C, H, W) float32
     if cfg.cutout:
         s = torch.full_like(p["cy"], cfg.cutout)
-        x = torch.where(_box_mask(p["cy"] - cfg.cutout // 2, p["cx"] - cfg.cutout // 2, s, s, H, W), 0.0, x)
+        x.masked_fill_(_box_mask(p["cy"] - cfg.cutout // 2, p["cx"] - cfg.cutout // 2, s, s, H, W), 0.0)
     if cfg.erase:
         m = _box_mask(p["ey"], p["ex"], p["eh"], p["ew"], H, W)  # (N, 1, H, W)
-        x = torch.where(m, p["noise"] if "noise" in p else 0.0, x)  # (faster than masked_fill on CPU)
+        x = torch.where(m, p["noise"], x) if "noise" in p else x.masked_fill_(m, 0.0)
     return x
 
 
