@@ -24,6 +24,16 @@ DATA = Path(os.environ.get("FOCA_DATA") or Path(__file__).resolve().parents[2] /
 MEAN, STD = torch.tensor([0.49, 0.48, 0.45]), torch.tensor([0.25, 0.24, 0.26])
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tensors are small: on a CPU shared with other jobs, torch's one-thread-per-core pool makes
+    every op wait for a descheduled thread (10-20x slower here). Restored after each test."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # --- augmentation ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("preset, fill, size", [("cifar10", "zero", 32), ("cifar100", "zero", 32),
                                                 ("cifar10-re", "zero", 32), ("cifar100-re", "random", 32),
