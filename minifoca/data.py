@@ -67,12 +67,12 @@ def cifar10_arrays(data_dir: str = "") -> Path:
     for candidate in (root / "cifar10.npz", root):
         if candidate.is_file():
             return candidate
-    out = cache_dir() / "cifar10.npz"
-    if out.is_file():
-        return out
     unpack = root / "cifar10" / "unpack.py"
     if not unpack.is_file():
         raise DataError(f"no CIFAR-10 in {root}: expected cifar10.npz or cifar10/unpack.py with its parts")
+    out = cache_dir() / "cifar10.npz"  # the parts' checksums are verified by unpack.py once
+    if out.is_file():
+        return out
     tmp = out.with_suffix(".tmp.npz")
     res = subprocess.run([sys.executable, str(unpack), str(tmp)], capture_output=True, text=True)
     if res.returncode != 0:

@@ -57,6 +57,10 @@ class RunDir:
         with open(self.path / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
 
+    def rewrite_log(self, records: list[dict]) -> None:
+        """Replace metrics.jsonl with `records` (on resume: what the checkpoint knows)."""
+        write_text_atomic(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+
     def finish(self, summary: dict) -> str:
         """Writes summary.json and returns its one-line JSON."""
         line = json.dumps(summary)
@@ -64,12 +68,16 @@ class RunDir:
         return line
 
 
-def write_json(path, obj, indent=None) -> None:
-    """Atomic: a killed run never leaves a half-written file."""
+def write_text_atomic(path, text: str) -> None:
+    """A killed run never leaves a half-written file: write beside it, then rename."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def write_json(path, obj, indent=None) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")
 
 
 def read_jsonl(path) -> list[dict]:

@@ -1,0 +1,263 @@
+"""The run machinery under scaled/foca.py's stages: data on the device, generators, checkpoints,
+exact resume, logging, evaluation and DDP. One Run per training run.
+
+Determinism: every random number comes from four generators seeded from cfg.seed: "data" (CPU:
+epoch permutations and the weak classifier's n_c sample), "aug" (device: augmentation draws for
+the whole global batch), "weak" (device: classifier inits) and "shake" (device, per rank:
+ShakeDrop). A checkpoint after every epoch holds them all with the model, the optimiser, the
+current weak classifier and the metrics so far, so `--resume` continues a killed run exactly
+(on CPU the final metrics equal an uninterrupted run's bit for bit: tests/test_scaled_engine.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from minifoca.foca import NonFiniteLoss
+from minifoca.metrics import feature_stats
+
+from . import dist
+from .augment import PRESETS as AUGMENT, apply_params, draw_params, normalize
+from .data import load_dataset
+from .models import build_model
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class Phi(nn.Module):
+    """F_phi alone (trunk + head) as a module, so DDP in stage 1 of FOCA sees exactly the
+    parameters that get gradients (the classifier is unused there)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.trunk, self.head = net.trunk, net.head
+
+    def forward(self, x):
+        return self.head(self.trunk(x))  # (N, D)
+
+
+class Run:
+    def __init__(self, cfg, resume_from: Path | None = None):
+        """resume_from: a run folder whose checkpoint to continue. The caller sets `rundir` (a
+        minifoca.runlog.RunDir, rank 0 only) before training; without one nothing is written."""
+        self.cfg, self.rundir = cfg, None
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("no CUDA GPU on this machine: the paper presets need one; "
+                               "--device=cpu runs only the smoke presets in reasonable time")
+        self.rank, self.world, self.device = dist.init(cfg.device)
+        if cfg.n_f % (self.world * cfg.micro_batches) or cfg.stage2_batch % (self.world * cfg.micro_batches):
+            raise ValueError(f"n_f={cfg.n_f} and stage2_batch={cfg.stage2_batch} must divide into "
+                             f"{self.world} ranks x {cfg.micro_batches} micro-batches")
+        if cfg.augment not in AUGMENT:
+            raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
+        self.dtype = torch.float64 if cfg.precision == "fp64" else torch.float32
+        cuda = self.device.startswith("cuda")
+        self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
+        torch.backends.cudnn.benchmark = cuda
+        self._load_data()
+        torch.manual_seed(cfg.seed)  # the network's initial weights
+        self.net = build_model(cfg.model, self.num_classes, cfg.head, self.data.image_size, cfg.shakedrop)
+        self.net.to(self.device, self.dtype, memory_format=self.memory_format)
+        self.gens = {name: torch.Generator(dev).manual_seed(cfg.seed * 1000 + i + (self.rank if name == "shake" else 0))
+                     for i, (name, dev) in enumerate([("data", "cpu"), ("aug", self.device),
+                                                      ("weak", self.device), ("shake", self.device)])}
+        self.net.set_generator(self.gens["shake"])
+        self.theta, self.step, self.pos, self.records, self.results = None, 0, (1, 0), [], {}
+        self._modules, self.opt, self._opt_state, self.seconds = {}, None, None, 0.0
+        self._tic = time.perf_counter()
+        if resume_from is not None:
+            self._restore(torch.load(Path(resume_from) / CHECKPOINT, map_location=self.device, weights_only=False))
+
+    # --- data ----------------------------------------------------------------------------------------
+    def _load_data(self):
+        cfg = self.cfg
+        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device=self.device,
+                         download=cfg.download, val_size=cfg.val_size or None)
+        if cfg.train_subset:
+            d.x_train, d.y_train = d.x_train[:cfg.train_subset], d.y_train[:cfg.train_subset]
+        if cfg.eval_subset:
+            d.x_test, d.y_test = d.x_test[:cfg.eval_subset], d.y_test[:cfg.eval_subset]
+            if d.x_val is not None:
+                d.x_val, d.y_val = d.x_val[:cfg.eval_subset], d.y_val[:cfg.eval_subset]
+        self.data, self.num_classes, self.aug = d, d.num_classes, AUGMENT[cfg.augment]
+
+    def _prepare(self, x):
+        return x.to(self.dtype).contiguous(memory_format=self.memory_format)
+
+    def batches(self, batch: int):
+        """One epoch of the epoch-wise shuffle, last incomplete batch dropped. Yields this rank's
+        slice of each global batch, augmented, as a list of micro-batches [(x, t), ...]."""
+        x_all, y_all, n = self.data.x_train, self.data.y_train, len(self.data.y_train)
+        perm = torch.randperm(n, generator=self.gens["data"]).to(self.device)  # same on every rank
+        lo, hi = self.rank * batch // self.world, (self.rank + 1) * batch // self.world
+        tic, steps = time.perf_counter(), n // batch
+        bar = tqdm(range(steps), desc=f"stage {self.pos[0]} epoch {self.pos[1] + 1}", unit="batch",
+                   leave=False, disable=None if self.rank == 0 else True)
+        for i in bar:
+            idx = perm[i * batch:(i + 1) * batch][lo:hi]  # (B / world,)
+            p = draw_params(batch, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
+            x = self._prepare(apply_params(x_all[idx], {k: v[lo:hi] for k, v in p.items()}, self.aug,
+                                           self.data.mean, self.data.std))  # (B / world, C, H, W)
+            m = self.cfg.micro_batches
+            yield list(zip(x.chunk(m), y_all[idx].chunk(m)))
+            bar.set_postfix(img_s=f"{(i + 1) * batch / (time.perf_counter() - tic):.0f}", refresh=False)
+        self._epoch_images = steps * batch
+
+    def sample_weak_batch(self, n_c: int):
+        """SampleMinibatch(d, n_c): uniform WITH replacement, augmented like training data; the
+        same draws on every rank (the whole batch, not a slice)."""
+        x_all = self.data.x_train
+        idx = torch.randint(len(x_all), (n_c,), generator=self.gens["data"]).to(self.device)  # (n_c,)
+        p = draw_params(n_c, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
+        return self._prepare(apply_params(x_all[idx], p, self.aug, self.data.mean, self.data.std)), self.data.y_train[idx]
+
+    # --- modules, optimisers, precision -----------------------------------------------------------------
+    def module(self, name: str):
+        """"phi" (trunk + head), "net" (logits) or "classifier", DDP-wrapped when distributed."""
+        if name not in self._modules:
+            base = {"phi": lambda: Phi(self.net), "net": lambda: self.net,
+                    "classifier": lambda: self.net.classifier}[name]()
+            if self.cfg.compile and name != "classifier":
+                base = torch.compile(base)
+            self._modules = {name: dist.wrap(base, self.device)}  # one DDP wrapper at a time
+        return self._modules[name]
+
+    def optimizer(self, stage: int):
+        """Stage 1 FOCA: phi's parameters; E2E and stage 3: all; stage 2: the classifier's."""
+        cfg, net = self.cfg, self.net
+        if stage == 2:
+            params, lr, wd = net.classifier.parameters(), cfg.stage2_lr, cfg.weak_wd
+            mom = cfg.weak_momentum
+        else:
+            params = Phi(net).parameters() if stage == 1 and cfg.method == "foca" else net.parameters()
+            lr, wd, mom = (cfg.lr if stage == 1 else cfg.finetune_lr), cfg.wd, cfg.momentum
+        self.opt = torch.optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd, nesterov=True)
+        if self._opt_state is not None and self._opt_state[0] == stage:
+            self.opt.load_state_dict(self._opt_state[1])
+        self._opt_state = None
+        return self.opt
+
+    @staticmethod
+    def set_lr(opt, lr: float) -> None:
+        for g in opt.param_groups:
+            g["lr"] = lr
+
+    def autocast(self):
+        if self.cfg.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
+
+    # --- epochs, tracking, checkpoints ---------------------------------------------------------------
+    def epochs(self, stage: int, n: int):
+        """The epochs of `stage` still to run (all of them, or the rest after a resume)."""
+        if self.pos[0] > stage:
+            return
+        start = self.pos[1] if self.pos[0] == stage else 0
+        self.pos = (stage, start)
+        self._losses, self._first_bad = [], None
+        for epoch in range(start, n):
+            self.pos, self._train_tic = (stage, epoch), time.perf_counter()
+            yield epoch
+        self.pos = (stage + 1, 0)
+
+    def starting(self, stage: int) -> bool:
+        """True when `stage` begins now (not resumed in its middle)."""
+        return self.pos[0] < stage or self.pos == (stage, 0)
+
+    def track(self, loss) -> None:
+        """Keeps the step's loss on the device; looks for a non-finite one every check_every steps."""
+        self.step += 1
+        self._losses.append(loss)
+        if self.step % self.cfg.check_every == 0:
+            self._check_finite()
+
+    def _check_finite(self):
+        if not self._losses:
+            return
+        vals = torch.stack(self._losses).float().cpu()  # one host sync
+        bad = (~torch.isfinite(vals)).nonzero()
+        if len(bad):
+            step = self.step - len(vals) + int(bad[0]) + 1
+            raise NonFiniteLoss(f"stage {self.pos[0]}: loss is {float(vals[bad[0]])} at step {step} "
+                                f"(epoch {self.pos[1] + 1}); lower the learning rate or check the data")
+
+    def end_epoch(self, stage: int, epoch: int, n: int, val_error, by: str = "own classifier", every=None):
+        self._check_finite()
+        loss = dist.all_reduce_sum(torch.stack(self._losses).sum().float()) / (self.world * len(self._losses))
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        train_s = time.perf_counter() - self._train_tic
+        lr = self.opt.param_groups[0]["lr"]
+        rec = {"stage": stage, "epoch": epoch + 1, "step": self.step, "lr": lr, "train_loss": float(loss),
+               "train_seconds": round(train_s, 3), "images_per_s": round(self._epoch_images / train_s, 1)}
+        if (epoch + 1) % (every or self.cfg.eval_every) == 0 or epoch + 1 == n:
+            rec["val_error"], rec["val_error_by"] = val_error(), by
+        self._losses = []
+        self.records.append(rec)
+        self.pos = (stage, epoch + 1)
+        self._save()
+        if self.rank == 0 and self.rundir is not None:
+            self.rundir.log(rec)
+
+    def _save(self):
+        self.seconds += time.perf_counter() - self._tic
+        self._tic = time.perf_counter()
+        if self.rank != 0 or self.rundir is None:
+            return
+        state = {"pos": self.pos, "step": self.step, "net": self.net.state_dict(), "opt_stage": self.pos[0],
+                 "opt": self.opt.state_dict(), "theta": self.theta, "records": self.records,
+                 "results": self.results, "seconds": self.seconds,
+                 "gens": {k: g.get_state() for k, g in self.gens.items()}, "torch_rng": torch.get_rng_state()}
+        path = Path(self.rundir.path) / CHECKPOINT
+        torch.save(state, path.with_suffix(".tmp"))
+        os.replace(path.with_suffix(".tmp"), path)  # atomic: a kill never leaves half a checkpoint
+
+    def _restore(self, s: dict):
+        self.net.load_state_dict(s["net"])
+        self.pos, self.step, self.theta = tuple(s["pos"]), s["step"], s["theta"]
+        self.records, self.results, self.seconds = s["records"], s["results"], s["seconds"]
+        self._opt_state = (s["opt_stage"], s["opt"])
+        for k, g in self.gens.items():
+            g.set_state(s["gens"][k].cpu())
+        torch.set_rng_state(s["torch_rng"])
+
+    # --- evaluation ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def features(self, split: str):
+        """Eval-mode features of a whole split, (N, D) float32, and its labels."""
+        x, y = getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}")
+        self.net.eval()
+        out = []
+        for i in range(0, len(x), self.cfg.eval_batch):
+            with self.autocast():
+                xb = self._prepare(normalize(x[i:i + self.cfg.eval_batch], self.data.mean, self.data.std))
+                out.append(self.net.compute_features(xb).to(self.dtype))
+        self.net.train()
+        return torch.cat(out), y
+
+    def evaluate(self, classifier, split: str) -> float:
+        """Error of `classifier` (an nn.Linear or a {"W", "b"} weak classifier) on `split`."""
+        if getattr(self.data, f"x_{split}") is None:
+            return float("nan")
+        f, y = self.features(split)
+        with torch.no_grad():
+            logits = classifier(f) if isinstance(classifier, nn.Module) else f @ classifier["W"].T + classifier["b"]
+        return float((logits.argmax(1) != y).float().mean())
+
+    def report(self, prefix: str = "") -> dict:
+        """Final-epoch errors of net.classifier (never selected on test), and test-feature statistics."""
+        out = {f"{prefix}val_error": self.evaluate(self.net.classifier, "val"),
+               f"{prefix}test_error": self.evaluate(self.net.classifier, "test")}
+        if not prefix:
+            f, y = self.features("test")
+            out.update(feature_stats(f.double().cpu().numpy(), y.cpu().numpy()))
+            if self.rank == 0 and self.rundir is not None:
+                np.savez(Path(self.rundir.path) / "features_test.npz", f=f.half().cpu().numpy(), t=y.cpu().numpy())
+        return out

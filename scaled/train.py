@@ -1,0 +1,127 @@
+"""Train FOCA or E2E with the PyTorch layer.
+
+    python -m scaled.train --preset smoke                        # CPU, all stages, ~20 s on 2 cores
+    python -m scaled.train --preset wrn28-c10-foca --seed=1      # Table 2 row, needs a GPU
+    python -m scaled.train --resume runs/scaled/<run>            # continue a killed run exactly
+    torchrun --nproc_per_node=4 -m scaled.train --preset wrn28-c10-foca   # DDP, same global batch
+    python -m scaled.train --list-presets
+
+Options: `--key=value` for any field of scaled.config.ScaledConfig (`--data-dir` = `--data_dir`,
+`--device cpu` works too), `--name NAME` for the run folder, `--overwrite` to replace an existing
+one. The last stdout line is the run's JSON summary; the run folder holds config.json, git.txt,
+metrics.jsonl (one record per epoch), checkpoint.pt, features_test.npz and summary.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from minifoca.config import apply_overrides, to_dict
+from minifoca.data import DataError
+from minifoca.foca import NonFiniteLoss
+from minifoca.runlog import RunDir, RunDirError, default_name
+from minifoca.train import normalise_args
+
+from . import dist, foca
+from .config import ScaledConfig
+from .engine import CHECKPOINT, Run
+from .presets import PRESETS, get
+
+
+def parse(argv):
+    """-> (cfg, opts); opts: preset, name, overwrite, resume (a run folder or "")."""
+    opts = {"preset": "", "name": "", "overwrite": False, "resume": ""}
+    rest = []
+    for a in normalise_args(argv):
+        key, _, val = a[2:].partition("=")
+        if key in ("preset", "name", "resume"):
+            opts[key] = val
+        elif key == "overwrite" and not val:
+            opts["overwrite"] = True
+        else:
+            rest.append(a)
+    if opts["resume"]:
+        path = Path(opts["resume"])
+        if not (path / CHECKPOINT).is_file():
+            raise ValueError(f"--resume {path}: no {CHECKPOINT} there (was the run started with scaled.train?)")
+        if rest:
+            raise ValueError("--resume continues a run with its own config; drop the other options")
+        saved = json.loads((path / "config.json").read_text())
+        fields = {f.name: (tuple(saved[f.name]) if isinstance(saved[f.name], list) else saved[f.name])
+                  for f in dataclasses.fields(ScaledConfig) if f.name in saved}
+        return ScaledConfig(**fields), opts
+    if not opts["preset"]:
+        raise ValueError("--preset NAME is required (`--list-presets` lists them; `smoke` runs on a CPU)")
+    return apply_overrides(get(opts["preset"]), rest), opts
+
+
+def announce(cfg, opts, run) -> None:
+    dev = torch.cuda.get_device_name(run.device) if run.device.startswith("cuda") else "CPU"
+    print(f"scaled: {cfg.method.upper()} {cfg.model} (head {cfg.head}) on {run.data.describe()}\n"
+          f"  preset {opts['preset'] or '(resumed)'}: {cfg.epochs} epochs"
+          + (f" + stage 2 ({cfg.stage2_epochs}) + stage 3 ({cfg.finetune_epochs})" if cfg.method == "foca" else "")
+          + f", {cfg.precision} on {dev} x {run.world}; progress per epoch in metrics.jsonl. "
+          "The last line is the JSON summary.", file=sys.stderr)
+
+
+def run_all(run) -> dict:
+    """All stages of cfg.method, resuming where the run stands; returns the summary."""
+    cfg = run.cfg
+    if cfg.method == "foca":
+        foca.train_foca(run)  # stage 1
+        foca.train_classifier(run)  # stage 2
+        if "val_error" not in run.results:
+            run.results.update(run.report())
+        if cfg.finetune_epochs:
+            foca.fine_tune(run)  # stage 3, reported beside stage 2, never instead of it
+            run.results.update(run.report("finetune_"))
+    else:
+        foca.train_e2e(run)
+        if "val_error" not in run.results:
+            run.results.update(run.report())
+    stage1 = [r["images_per_s"] for r in run.records if r["stage"] == 1]
+    run.seconds += time.perf_counter() - run._tic
+    return {"method": cfg.method, "dataset": cfg.dataset, "model": cfg.model, "head": cfg.head,
+            "seed": cfg.seed, "epochs": cfg.epochs, **run.results,
+            "images_per_s": round(sum(stage1[1:] or stage1) / len(stage1[1:] or stage1), 1),
+            "seconds": round(run.seconds, 1), "protocol": run.data.protocol, "precision": cfg.precision,
+            "device": torch.cuda.get_device_name(run.device) if run.device.startswith("cuda") else "cpu",
+            "world": run.world}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--list-presets" in argv:
+        for name, (_, about) in PRESETS.items():
+            print(f"{name:24s} {about}")
+        return 0
+    try:
+        cfg, opts = parse(argv)
+        resume = Path(opts["resume"]) if opts["resume"] else None
+        run = Run(cfg, resume_from=resume)
+        if run.rank == 0:
+            announce(cfg, opts, run)
+            name = opts["name"] or default_name(opts["preset"] or cfg.method, f"s{cfg.seed}")
+            run.rundir = RunDir(resume or Path(cfg.out_dir) / name, {**to_dict(cfg), "preset": opts["preset"]},
+                                resume=resume is not None, overwrite=opts["overwrite"])
+            if resume:
+                run.rundir.rewrite_log(run.records)  # what the checkpoint knows; drops a half epoch
+        summary = run_all(run)
+        if run.rank == 0:
+            summary["run_dir"] = str(run.rundir.path)
+            print(run.rundir.finish(summary))
+    except (ValueError, DataError, RunDirError, RuntimeError, NonFiniteLoss) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        dist.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
