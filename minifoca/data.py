@@ -64,9 +64,8 @@ def cifar10_arrays(data_dir: str = "") -> Path:
     """Path of the CIFAR-10 arrays .npz: <root>/cifar10.npz if present, else unpacked once from
     <root>/cifar10/*.npz parts with their unpack.py into the cache (about 3 s)."""
     root = data_root(data_dir)
-    for candidate in (root / "cifar10.npz", root):
-        if candidate.is_file():
-            return candidate
+    if (root / "cifar10.npz").is_file():
+        return root / "cifar10.npz"
     unpack = root / "cifar10" / "unpack.py"
     if not unpack.is_file():
         raise DataError(f"no CIFAR-10 in {root}: expected cifar10.npz or cifar10/unpack.py with its parts")

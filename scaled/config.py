@@ -66,5 +66,6 @@ class ScaledConfig:
     precision: str = "bf16"  # bf16 autocast (GPU), fp32, or fp64 (CPU parity tests)
     channels_last: bool = True  # memory format for convolutions on GPU (ignored on CPU)
     compile: bool = False  # torch.compile the network (pays off on long runs)
+    sync_bn: bool = True  # under DDP on GPUs: BN statistics over the global batch, as on one GPU
     micro_batches: int = 1  # split each rank's batch into this many chunks (gradient accumulation)
     check_every: int = 50  # steps between checks for a non-finite loss (one host sync each)

@@ -45,7 +45,7 @@ import torch
 
 from minifoca.data import DataError, cache_dir, cifar10_arrays, data_root
 
-NAMES = ("cifar10", "cifar100", "tinyimagenet", "cifar10-npz", "<path>.npz")
+NAMES = ("cifar10", "cifar100", "tinyimagenet", "digits", "cifar10-npz", "<path>.npz")
 TIN_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 
 
@@ -107,6 +107,18 @@ def _read_npz(path: Path) -> tuple:
             raise DataError(f"{path}: {k} is {x.dtype} {x.shape}; expected uint8 (N, H, W, C) or (N, C, H, W)")
         xs.append(x if x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3) else x.transpose(0, 3, 1, 2))
     return xs[0], z["y_train"].astype(np.int64), xs[1], z["y_test"].astype(np.int64)
+
+
+def _read_digits() -> tuple:
+    """scikit-learn's 8x8 digits as 1x8x8 uint8 images (0..16 scaled to 0..255), split exactly as
+    minifoca.data.load("digits"): the same fixed permutation, the last 360 for test."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.target))  # minifoca's fixed split
+    x = np.round(d.images[order] * (255 / 16)).astype(np.uint8)[:, None]  # (1797, 1, 8, 8)
+    t = d.target[order].astype(np.int64)
+    return x[:-360], t[:-360], x[-360:], t[-360:]
 
 
 def _tin_source(root: Path, download: bool) -> Path:
@@ -216,6 +228,8 @@ def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", 
         if not path.is_file():
             raise DataError(f"arrays file {path} does not exist")
         arrays, k, test = _read_npz(path), None, f"test: {path.name} x_test"
+    elif name == "digits":  # shipped with scikit-learn: no data folder needed
+        arrays, k, test = _read_digits(), 10, "test: digits' fixed 360-image split (as minifoca)"
     else:
         root = data_root(data_dir)
         if name in ("cifar10", "cifar100"):

@@ -64,6 +64,8 @@ class Run:
         self._load_data()
         torch.manual_seed(cfg.seed)  # the network's initial weights
         self.net = build_model(cfg.model, self.num_classes, cfg.head, self.data.image_size, cfg.shakedrop)
+        if self.world > 1 and cuda and cfg.sync_bn:  # (gloo on CPU has no SyncBatchNorm: BN per rank)
+            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         self.net.to(self.device, self.dtype, memory_format=self.memory_format)
         self.gens = {name: torch.Generator(dev).manual_seed(cfg.seed * 1000 + i + (self.rank if name == "shake" else 0))
                      for i, (name, dev) in enumerate([("data", "cpu"), ("aug", self.device),

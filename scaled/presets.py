@@ -68,6 +68,13 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
                       finetune_epochs=1, eval_every=1, check_every=5, device="cpu", precision="fp32",
                       channels_last=False), "CPU smoke run: tiny WRN, 1k real images, all stages"),
 }
+# minifoca's digits problem through the scaled engine (tests/test_scaled_parity.py): MLP 64-256-256-32,
+# 222 epochs x 9 steps = minifoca's 2000 phi steps, R = 1, no augmentation, CPU.
+_DIGITS = dict(model="mlp-64-256-256-32", dataset="digits", augment="none", val_size=180, epochs=222,
+               refresh=1, stage2_epochs=50, eval_every=50, device="cpu", precision="fp32",
+               channels_last=False)
+PRESETS["digits-foca"] = (replace(BASE, **_DIGITS), "minifoca's digits FOCA run, on the scaled engine (CPU)")
+PRESETS["digits-e2e"] = (replace(BASE, **_DIGITS, method="e2e"), "minifoca's digits E2E run, on the scaled engine")
 PRESETS["smoke-e2e"] = (replace(PRESETS["smoke"][0], method="e2e", finetune_epochs=0), "CPU smoke run, E2E")
 
 

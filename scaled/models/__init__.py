@@ -6,7 +6,8 @@
     f = net.compute_features(x)   # x (N, 3, H, W) normalised float -> f (N, D), D = 128 for head D
     logits = net(x)               # = net.classifier(f), (N, K); net.classifier is nn.Linear(D, K)
 
-Names: "wrn-<depth>-<k>" (depth 6n+4: wrn-28-10 the paper's, wrn-16-2, wrn-10-1 for tests) and
+Names: "mlp-<D_in>-<H>-...-<D>" (minifoca's MLP with BN, for cross-checks and digits),
+"wrn-<depth>-<k>" (depth 6n+4: wrn-28-10 the paper's, wrn-16-2, wrn-10-1 for tests) and
 "pyramidnet-<depth>-<alpha>" (bottleneck, depth 9n+2: pyramidnet-272-200 the paper's,
 pyramidnet-11-8 for tests). Heads "A" "B" "C" "D" are Table 1's rows (head.py says what each is;
 D, the GAP -> 2-LP head, is the paper's). `image_size` only matters for heads A and B, whose
@@ -20,11 +21,12 @@ from __future__ import annotations
 import re
 
 from .head import HEADS, FeatureHead, FeatureNet
+from .mlp import IdentityHead, MLPTrunk
 from .pyramidnet import PyramidNet
 from .shakedrop import ShakeDrop, ShakeDropFunction, draw_shakedrop, survival_prob
 from .wrn import WideResNet
 
-__all__ = ["build_model", "FeatureNet", "FeatureHead", "HEADS", "WideResNet", "PyramidNet",
+__all__ = ["build_model", "MLPTrunk", "IdentityHead", "FeatureNet", "FeatureHead", "HEADS", "WideResNet", "PyramidNet",
            "ShakeDrop", "ShakeDropFunction", "draw_shakedrop", "survival_prob"]
 
 
@@ -34,6 +36,9 @@ def build_model(name: str, num_classes: int, head: str = "D", image_size: int = 
 
     shakedrop: PyramidNet only (the "+ ShakeDrop" rows); hidden: the 2-LP width (128 in the paper).
     """
+    if name.lower().startswith("mlp-"):  # mlp-<D_in>-<H>-...-<D>: minifoca's MLP (head ignored)
+        widths = [int(w) for w in name.split("-")[1:]]
+        return FeatureNet(MLPTrunk(widths), IdentityHead(widths[-1]), num_classes)
     m = re.fullmatch(r"(wrn|pyramidnet)-(\d+)-(\d+)", name.lower())
     if m is None:
         raise ValueError(f"unknown network {name!r}: use wrn-<depth>-<k> (e.g. wrn-28-10) or "
