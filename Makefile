@@ -17,13 +17,17 @@ LIGHT := $(VENV)/.stamp-light
 FULL := $(VENV)/.stamp-full
 endif
 
-.PHONY: help setup setup-light toy test test-slow bench-mini clean
+.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data mutate digits-claims clean
 
 help:
 	@echo "make toy         teaching demos -> figures/ (light deps only, ~1-2 min on 2 CPU cores)"
 	@echo "make test        the fast test suite (sets up .venv with torch first; ~10 min on 2 cores)"
 	@echo "make test-slow   checks marked slow (multi-seed claims, longer runs)"
+	@echo "make bench       CPU benchmarks: bench-mini and bench-data (not tests; ~1 min)"
 	@echo "make bench-mini  minifoca (NumPy) vs the same computation in torch on the CPU"
+	@echo "make bench-data  batched device augmentation vs torchvision DataLoader, images/s (CPU, and GPU if present)"
+	@echo "make mutate      break one backward/optimiser line at a time; the tests must catch each (~2 min)"
+	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "Any target: PY=python3 to use an existing Python instead of .venv"
 
@@ -50,8 +54,19 @@ test: $(FULL)
 test-slow: $(FULL)
 	$(PY) -m pytest -q -m slow $(ARGS)
 
+bench: bench-mini bench-data
+
 bench-mini: $(FULL)
 	$(PY) -m scripts.bench_mini $(ARGS)
+
+bench-data: $(FULL)
+	$(PY) -m scripts.bench_data $(ARGS)
+
+mutate: $(FULL)
+	$(PY) -m scripts.mutate $(ARGS)
+
+digits-claims: $(LIGHT)
+	$(PY) -m scripts.digits_claims $(ARGS)
 
 clean:
 	rm -rf .cache runs figures .pytest_cache

@@ -16,8 +16,15 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
+
+try:  # optional: a GPU box may have numpy without it; then BLAS keeps its own thread count
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    import contextlib
+
+    def threadpool_limits(n):
+        return contextlib.nullcontext()
 
 from . import foca
 from .backend import DTYPES, get_backend, to_device

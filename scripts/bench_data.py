@@ -89,7 +89,9 @@ class ArrayImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.x[i])), int(self.y[i])
 
 
-def bench_torchvision(ds, cfg, device, batch: int, workers: int, seconds: float) -> float:
+def torchvision_loader(ds, cfg, device, batch: int, workers: int):
+    """The reference implementations' pipeline: PIL + torchvision transforms per image in DataLoader
+    workers (the same operations as `cfg`), batches pinned for the copy to the GPU."""
     import torchvision.transforms as T
 
     H = ds.image_size
@@ -97,10 +99,14 @@ def bench_torchvision(ds, cfg, device, batch: int, workers: int, seconds: float)
            T.Normalize(ds.mean.tolist(), ds.std.tolist())]
     ops += [Cutout(cfg.cutout)] if cfg.cutout else []
     ops += [T.RandomErasing(cfg.erase_p, cfg.erase_area, cfg.erase_aspect)] if cfg.erase else []
-    data = ArrayImages(ds.x_train.permute(0, 2, 3, 1).numpy(), ds.y_train.numpy(), T.Compose(ops))
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0,
-                                         pin_memory=torch.device(device).type == "cuda")
+    data = ArrayImages(ds.x_train.permute(0, 2, 3, 1).cpu().numpy(), ds.y_train.cpu().numpy(), T.Compose(ops))
+    return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers,
+                                       drop_last=True, persistent_workers=workers > 0,
+                                       pin_memory=torch.device(device).type == "cuda")
+
+
+def bench_torchvision(ds, cfg, device, batch: int, workers: int, seconds: float) -> float:
+    loader = torchvision_loader(ds, cfg, device, batch, workers)
     state = {"it": iter(loader)}
 
     def step():
