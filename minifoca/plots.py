@@ -58,6 +58,7 @@ def pca_histograms(features: dict, labels=None, path=None, title: str = "", bins
     not pyplot, so it needs no display and leaves the caller's backend alone."""
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     if not features:
         raise ValueError("pca_histograms needs at least one {method: features} entry")
@@ -70,10 +71,10 @@ def pca_histograms(features: dict, labels=None, path=None, title: str = "", bins
         p, var = pca_2d(normalise_features(f, normalise))
         nb = bins or int(np.clip(1.5 * np.sqrt(len(p)), 20, 150))
         lo, hi = np.percentile(p, 0.5, axis=0), np.percentile(p, 99.5, axis=0)
-        pad = 0.08 * (hi - lo) + 1e-12
-        h = ax.hist2d(p[:, 0], p[:, 1], bins=nb, range=[[lo[0] - pad[0], hi[0] + pad[0]],
-                                                            [lo[1] - pad[1], hi[1] + pad[1]]],
+        c, r = (lo + hi) / 2, 0.54 * (hi - lo).max() + 1e-12  # a square box: distances drawn true
+        h = ax.hist2d(p[:, 0], p[:, 1], bins=nb, range=[[c[0] - r, c[0] + r], [c[1] - r, c[1] + r]],
                       norm=LogNorm(vmin=1), cmap="magma", cmin=1)[3]
+        ax.set_aspect("equal")
         ax.set_facecolor("black")
         if t is not None:
             for k in np.unique(t):
@@ -82,7 +83,10 @@ def pca_histograms(features: dict, labels=None, path=None, title: str = "", bins
                             fontsize=8, ha="center", va="center", xytext=(6, 6), textcoords="offset points")
         ax.set_title(f"{name}\nPC1 {100 * var[0]:.0f}%, PC2 {100 * var[1]:.0f}% of variance", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-        fig.colorbar(h, ax=ax, fraction=0.046, pad=0.02, label="count per bin (log)")
+        bar = fig.colorbar(h, ax=ax, fraction=0.046, pad=0.02, label="count per bin (log)")
+        bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -95,6 +95,7 @@ def test_rotated_classifier_turns_the_boundary_about_the_pivot():
     w, w_rot = theta["W"][1] - theta["W"][0], rot["W"][1] - rot["W"][0]
     angle = np.degrees(np.arctan2(w[0] * w_rot[1] - w[1] * w_rot[0], w @ w_rot))
     assert abs(abs(angle) - 10.0) < 1e-9, f"boundary turned by {angle} degrees, expected 10"
+    assert abs(coadapt.tilt_degrees([rot], theta) - 10.0) < 1e-6
     logit = lambda th, p: (th["W"][1] - th["W"][0]) @ p + th["b"][1] - th["b"][0]  # noqa: E731
     assert abs(logit(theta, pivot)) < 1e-9 and abs(logit(rot, pivot)) < 1e-9, "pivot must stay on the boundary"
 

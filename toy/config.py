@@ -43,7 +43,7 @@ class ToyConfig:
     coadapt_test: int = 2000
     coadapt_noise: float = 0.1  # scikit-learn's usual make_moons noise
     warp: float = 3.0  # the co-adapted case: features spread this many discriminative stds along the ignored direction
-    warp_curve: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # amplitudes for the objective curve
+    warp_curve: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # amplitudes for the objective curve
     objective_draws: int = 32  # weak classifiers drawn to estimate FOCA's expected loss
     # --- probes of fragility (fixed before any run, not tuned) ------------------------------------
     few_labels: int = 1  # labels per class when the classifier is re-fitted on frozen features

@@ -34,9 +34,9 @@ class Tracker:
     def __init__(self, model, x_test, t_test, every: int):
         self.model, self.x, self.t, self.every = model, x_test, t_test, every
         self.curve = {"step": [], "trace_ratio": [], "within_spread": []}
-        self._record(0)
+        self.record(0)
 
-    def _record(self, step: int) -> None:
+    def record(self, step: int) -> None:
         stats = feature_stats(foca.features(self.model, self.x), self.t)
         self.curve["step"].append(step)
         for key in ("trace_ratio", "within_spread"):
@@ -44,7 +44,7 @@ class Tracker:
 
     def __call__(self, rec: dict) -> None:
         if rec["stage"] == 1 and rec["step"] - self.curve["step"][-1] >= self.every:
-            self._record(rec["step"])
+            self.record(rec["step"])
 
 
 def train_method(method: str, data, widths, cfg, seed: int, track_every: int):
@@ -63,7 +63,7 @@ def train_method(method: str, data, widths, cfg, seed: int, track_every: int):
     else:
         raise ValueError(f"unknown method {method!r}: choose {' or '.join(METHODS)}")
     if track.curve["step"][-1] != cfg.steps:
-        track._record(cfg.steps)
+        track.record(cfg.steps)
     return model, theta, track.curve
 
 

@@ -86,8 +86,8 @@ def coadapt_figure(pic: dict, seeds: list[dict], path, rotated_thetas) -> None:
             pic["theta_e2e"], pic["weak"]["e2e"])
     scatter(ax[2], pic["foca"], t, "(c) FOCA features, stage-2 boundary;\ngrey: weak classifiers on them",
             pic["theta_foca"], pic["weak"]["foca"])
-    scatter(ax[3], pic["coadapted"], t, f"(d) constructed: E2E features warped along the\n"
-            f"direction its classifier ignores (a = {pic['warp']:g}); dashed: +-{pic['rotate_deg']:g} deg",
+    scatter(ax[3], pic["coadapted"], t, f"(d) constructed: (b) warped along the ignored\n"
+            f"direction, a = {pic['warp']:g}: same E2E loss. Dashed: +-{pic['rotate_deg']:g} deg",
             pic["theta_e2e"], extra_thetas=[(th, "--") for th in rotated_thetas])
     a = seeds[0]["curve"]["a"]
     for key, name in (("e2e_objective", "E2E objective (its classifier)"),
@@ -98,7 +98,7 @@ def coadapt_figure(pic: dict, seeds: list[dict], path, rotated_thetas) -> None:
     ax[4].set_xlabel("warp amplitude a (stds of the used direction)")
     ax[4].set_ylabel("objective / objective at a = 0")
     ax[4].set_title(f"(e) objectives of the warped E2E solution, {len(seeds)} seeds", fontsize=9)
-    ax[4].legend(fontsize=7)
+    ax[4].legend(fontsize=7, loc="upper left")
     for key, color in (("few_label_error", "tab:green"), ("rotated_error", "tab:orange"), ("noisy_error", "tab:gray")):
         _band(ax[5], a, [np.maximum(np.asarray(s["curve"][key]) * 100, FLOOR) for s in seeds], color,
               key.replace("_", " "))

@@ -58,7 +58,10 @@ def parse(argv) -> tuple:
 
 
 def announce(tc, fast: bool, out: Path) -> None:
-    guess = "a few seconds" if fast else f"about {25 * tc.seeds // tc.jobs + 20} s on 2 CPU cores"
+    # measured on 2 cores shared with another job: 45-80 s for 5 seeds in 2 processes (about 14 s of
+    # CPU per seed for both parts, 22 s for digits; up to twice that when the cores are busy)
+    guess = ("a few seconds" if fast else
+             f"about {(14 * tc.seeds + 22) // tc.jobs + 5}-{(28 * tc.seeds + 44) // tc.jobs} s on 2 CPU cores")
     print(f"toy: FOCA vs E2E teaching demos, {tc.seeds} seeds, backend {tc.backend}, {tc.jobs} process(es); "
           f"{guess}.\n"
           f"  1. co-adaptation on a 2-class toy ({tc.coadapt_data}) with 2-D features: E2E vs FOCA, a constructed\n"
@@ -106,7 +109,8 @@ def run_all(tc) -> dict:
         for job in jobs:
             done(run_job(job))
     else:  # seeds are independent (each has its own random streams), so the order does not matter
-        with multiprocessing.get_context("fork").Pool(tc.jobs) as pool:
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ctx.Pool(tc.jobs) as pool:
             for item in pool.imap_unordered(run_job, jobs):
                 done(item)
     return {k: [v[s] for s in sorted(v)] for k, v in results.items()}
