@@ -317,7 +317,9 @@ def render(paths, out: Path, seeds: int = 3, groups=None) -> dict:
             rs = by_row.get(row, [])
             used.add(row)
             lines += table_rows(row, preset, rs)
-            group_missing += missing_lines(row, rs, seeds, target)
+            extra = " ".join(f"--{k}={_fmt_value(v)}" for k, v in (rs[0].overrides if rs else {}).items())
+            args = (f' ARGS="{extra}"' if g != "smoke" else f" {extra}") if extra else ""
+            group_missing += missing_lines(row, rs, seeds, target + args)
             results["groups"][g][row] = _row_json(preset, rs)
         if not any(by_row.get(row) for row, _ in rows):  # nothing ran: one line, not one per row
             group_missing = [f"- {g}: nothing run yet ({len(presets)} presets x {seeds} seeds); run `{target}`"]

@@ -1,0 +1,250 @@
+"""One command per paper result: every preset of a group over seeds, then the report beside the paper.
+
+    python -m scripts.reproduce cifar10                 # Table 2 CIFAR-10: FOCA, E2E, E2E at 600 epochs, x 3 seeds
+    python -m scripts.reproduce table1 --seeds 5 --data-dir /data
+    python -m scripts.reproduce cifar10 --only wrn28-c10-foca --seeds 1 --dry-run     # print the plan only
+    python -m scripts.reproduce smoke --train_subset=256                               # the pipeline on a CPU
+    make cifar10 SEEDS=5 ARGS="--data-dir /data"        # the same through make (mk/reproduce.mk)
+
+Groups (scaled.report.GROUPS): cifar10, cifar100, tinyimagenet (Table 2), pyramidnet (Table 3), table1,
+finetune (Fig. 1: stage 3 after FOCA), smoke (CPU). Options: --seeds N (seeds 0..N-1, default 3),
+--runs-dir DIR (default runs/scaled; each run is DIR/<group>/<preset>-s<seed>), --report DIR (default
+report), --data-dir DIR (else $FOCA_DATA), --only P1,P2, --dry-run, and any --key=value of
+scaled.config.ScaledConfig, applied to every preset (type-checked; unknown keys are errors;
+--download=true fetches missing data with torchvision; --device=cpu only for tiny smoke runs).
+
+Before training, within seconds: no CUDA GPU, no data, a bad option or a run folder holding another
+recipe each stop it with one line saying what to do (exit 2). Finished runs (summary.json) are
+skipped and interrupted ones (checkpoint.pt) resumed, so rerunning the same command continues after a
+crash. Runs go one after another on one GPU; for several GPUs start one group per GPU
+(CUDA_VISIBLE_DEVICES=1 make cifar100) or one seed per GPU (--only/--seeds do not split seeds: use
+separate --runs-dir folders and point `make report` at their parent).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from minifoca.config import apply_overrides, to_dict
+from minifoca.data import DataError
+from minifoca.train import normalise_args
+from scaled.presets import PRESETS, get
+from scaled.report import GROUPS, PAPER, RUNTIME, find_runs, hours, projected_seconds, rates, render
+
+REPO = Path(__file__).resolve().parent.parent
+OWN = {"seeds", "runs_dir", "report", "only"}  # this script's options; everything else goes to scaled.train
+NOT_HERE = {"seed": "--seeds N", "out_dir": "--runs-dir DIR", "name": "the fixed <preset>-s<seed> names",
+            "preset": "the group (or --only)", "resume": "rerunning the same command",
+            "overwrite": "removing the run folder by hand"}
+URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and unpack it in the data folder "
+                   "(--data-dir DIR or $FOCA_DATA) as cifar-10-batches-py/",
+        "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and unpack it in the data folder "
+                    "(--data-dir DIR or $FOCA_DATA) as cifar-100-python/",
+        "tinyimagenet": "http://cs231n.stanford.edu/tiny-imagenet-200.zip into the data folder (--data-dir DIR or "
+                        "$FOCA_DATA)"}
+
+
+class Stop(Exception):
+    """One line for the user, exit 2."""
+
+
+def parse(argv: list[str]):
+    """-> (group, {seeds, runs_dir, report, only, dry_run}, [--key=value overrides for scaled.train])."""
+    opts = {"seeds": "3", "runs_dir": "runs/scaled", "report": "report", "only": "", "dry_run": False}
+    args = [a for a in argv if a not in ("--dry-run", "--dry_run")]
+    opts["dry_run"] = len(args) < len(argv)
+    positional, overrides = [], []
+    for a in normalise_args(args):
+        if not a.startswith("--"):
+            positional.append(a)
+            continue
+        key, eq, val = a[2:].partition("=")
+        key = key.replace("-", "_")
+        if key in OWN and eq:
+            opts[key] = val
+        elif key in NOT_HERE:
+            raise Stop(f"--{key} is not an option here: use {NOT_HERE[key]}")
+        else:
+            overrides.append(f"--{key}{eq}{val}")
+    if len(positional) != 1 or positional[0] not in GROUPS:
+        raise Stop(f"name one group: {', '.join(GROUPS)} (got {' '.join(positional) or 'none'})")
+    if not opts["seeds"].isdigit() or int(opts["seeds"]) < 1:
+        raise Stop(f"--seeds {opts['seeds']!r}: give a number of seeds, at least 1 (seeds 0..N-1 run)")
+    opts["seeds"] = int(opts["seeds"])
+    return positional[0], opts, overrides
+
+
+def plan(group: str, opts: dict, overrides: list[str]) -> list[dict]:
+    """Every (preset, seed) of the group with its config, folder and state: new, resume, restart, done."""
+    presets = GROUPS[group][1]
+    only = [p for p in opts["only"].split(",") if p]
+    if [p for p in only if p not in presets]:
+        raise Stop(f"--only {opts['only']}: the {group} presets are {', '.join(presets)}")
+    out_dir = Path(opts["runs_dir"]) / group
+    runs = []
+    for p in only or presets:
+        for seed in range(opts["seeds"]):
+            cfg = apply_overrides(get(p), [*overrides, f"--seed={seed}", f"--out_dir={out_dir}"])  # ValueError: bad option
+            path = out_dir / f"{p}-s{seed}"
+            state = "new"
+            if (path / "summary.json").is_file() or (path / "checkpoint.pt").is_file():
+                _same_recipe(path, to_dict(cfg))
+                state = "done" if (path / "summary.json").is_file() else "resume"
+            elif path.is_dir() and any(path.iterdir()):
+                state = "restart"  # killed before its first epoch: nothing to keep
+            runs.append({"preset": p, "seed": seed, "cfg": cfg, "path": path, "state": state})
+    return runs
+
+
+def _same_recipe(path: Path, want: dict) -> None:
+    have = json.loads((path / "config.json").read_text())
+    diff = [k for k in want if k not in RUNTIME - {"seed"} and k in have
+            and (list(have[k]) if isinstance(have[k], list) else have[k])
+            != (list(want[k]) if isinstance(want[k], tuple) else want[k])]
+    if diff:
+        k = diff[0]
+        raise Stop(f"{path} holds a run with another recipe ({k}={have[k]} there, {want[k]} asked"
+                   f"{f', and {len(diff) - 1} more fields' if len(diff) > 1 else ''}); move it away "
+                   "or pass --runs-dir DIR to keep both")
+
+
+def check_device(runs: list[dict], group: str) -> str:
+    """The card the runs will use; Stop within seconds when they need CUDA and there is none."""
+    if not any(r["cfg"].device.startswith("cuda") for r in runs):
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        raise Stop(f"no CUDA GPU on this machine (torch.cuda.is_available() is False): `make {group}` trains "
+                   f"{len(runs)} full-size runs and needs one; run it on a GPU machine, or add --device=cpu with "
+                   "tiny overrides (e.g. --epochs=1 --train_subset=256) only to smoke-test the pipeline")
+    return torch.cuda.get_device_name(0)
+
+
+def check_data(runs: list[dict]) -> list[str]:
+    """Load each dataset once on the CPU (seconds; the decoded caches are reused by the runs).
+    Returns notes on protocols that are not the paper's; Stop with how to get the data."""
+    from scaled.data import load_dataset
+
+    notes, seen = [], set()
+    for cfg in (r["cfg"] for r in runs):
+        key = (cfg.dataset, cfg.data_dir, cfg.download)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            d = load_dataset(cfg.dataset, cfg.data_dir, val=False, device="cpu", download=cfg.download)
+        except DataError as e:
+            msg = re.sub(r"\s*[;(]?\s*(or )?pass (download=True / )?--download( to fetch it)?\)?", "", str(e))
+            how = (f"download {URLS[cfg.dataset]}, or add --download=true on a machine with internet"
+                   if cfg.dataset in URLS else "see scaled/data.py for the accepted layouts")
+            raise Stop(f"{msg}; to get {cfg.dataset}: {how}") from None
+        except Exception as e:  # a download without internet: URLError, OSError, ...
+            if not cfg.download:
+                raise
+            raise Stop(f"downloading {cfg.dataset} failed ({type(e).__name__}: {e}); without internet fetch "
+                       f"{URLS.get(cfg.dataset, 'it')} by hand and rerun without --download") from None
+        notes.append(f"{cfg.dataset}: {len(d.y_train):,} training images ({cfg.val_size:,} held out for val), "
+                     f"{d.protocol.split('; ')[-1]}")
+        if "test1k" in d.protocol:
+            notes.append("  (the paper's numbers use all 10,000 test images: put cifar-10-batches-py/ in the data "
+                         "folder or add --download=true for the official test set)")
+        if cfg.dataset == "tinyimagenet" and len(d.y_train) < 100000:
+            notes.append("  (a subset: the official Tiny ImageNet has 100,000 training images; download "
+                         + URLS["tinyimagenet"] + ")")
+    return notes
+
+
+def announce(group: str, opts: dict, runs: list[dict], card: str, notes: list[str]) -> None:
+    todo = [r for r in runs if r["state"] != "done"]
+    measured = rates(find_runs([opts["runs_dir"]])) if Path(opts["runs_dir"]).is_dir() else {}
+    est = []
+    for r in todo:  # a finished run of the same recipe on this card, else images/s measured on it
+        same = [json.loads((d["path"] / "summary.json").read_text()) for d in runs
+                if d["state"] == "done" and d["preset"] == r["preset"]]
+        same = [x["seconds"] for x in same if x.get("device") == card]
+        est.append((float(np.mean(same)), "measured") if same
+                   else projected_seconds(to_dict(r["cfg"]), card, measured))
+    if not todo:
+        when = "nothing to train"
+    elif all(s is not None for s, _ in est):
+        how = " + ".join(sorted({"measured" if w == "measured" else "projected from measured images/s" for _, w in est}))
+        when = f"about {hours(sum(s for s, _ in est))} ({how}; start-up and data loading extra)"
+    else:
+        when = (f"not known yet ({next(why for s, why in est if s is None)}); after the first epochs "
+                "`make report` projects it from metrics.jsonl")
+    count = {s: sum(r["state"] == s for r in runs) for s in ("new", "resume", "restart", "done")}
+    lines = [f"reproduce {group}: {GROUPS[group][0]}",
+             f"  {len(runs)} runs ({len({r['preset'] for r in runs})} presets x {opts['seeds']} seed{'s' * (opts['seeds'] > 1)}) on {card}, one "
+             f"after another: {count['new'] + count['restart']} to start, {count['resume']} to resume, "
+             f"{count['done']} finished already",
+             f"  time: {when}"]
+    for p in dict.fromkeys(r["preset"] for r in runs):
+        states = ", ".join(f"s{r['seed']} {r['state']}" for r in runs if r["preset"] == p)
+        lines.append(f"  {p:24s} {PRESETS[p][1]}: {states}")
+    lines += [f"  data: {n}" for n in notes]
+    paper = ", ".join(f"{p} {PAPER[p]}" for p in dict.fromkeys(r["preset"] for r in runs) if p in PAPER)
+    lines.append(f"  runs in {Path(opts['runs_dir']) / group}/<preset>-s<seed>; then the tables and figures in "
+                 f"{Path(opts['report']) / 'README.md'}" + (f", ours beside the paper's test error %: {paper}" if paper else ""))
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def train(r: dict, overrides: list[str], i: int, n: int) -> int:
+    """One run through `python -m scaled.train` (its progress on this terminal) -> exit status."""
+    cmd = [sys.executable, "-m", "scaled.train"]
+    if r["state"] == "resume":
+        cmd += ["--resume", str(r["path"])]
+    else:
+        cmd += [f"--preset={r['preset']}", *overrides, f"--seed={r['seed']}", f"--out_dir={r['path'].parent}",
+                f"--name={r['path'].name}"] + (["--overwrite"] if r["state"] == "restart" else [])
+    print(f"[{i}/{n}] {r['preset']} s{r['seed']} ({r['state']}): {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    return subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL).returncode  # the summary stays in the folder
+
+
+def report(group: str, opts: dict) -> None:
+    out = Path(opts["report"])
+    render([opts["runs_dir"]], out, opts["seeds"])
+    text = (out / "README.md").read_text()
+    start = text.find(f"## {GROUPS[group][0]}")
+    section = text[start:text.find("\n## ", start + 1)] if start >= 0 else ""
+    print(section.split("\n![")[0].strip() + f"\n\n(all groups, figures and what is missing: {out / 'README.md'})")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        group, opts, overrides = parse(argv)
+        runs = plan(group, opts, overrides)
+        todo = [r for r in runs if r["state"] != "done"]
+        if opts["dry_run"]:
+            for r in runs:
+                print(f"{r['state']:8s} {r['path']}")
+            return 0
+        card = check_device(todo, group) if todo else "-"
+        announce(group, opts, runs, card, check_data(todo) if todo else [])
+        for i, r in enumerate(todo, 1):
+            tic = time.perf_counter()
+            rc = train(r, overrides, i, len(todo))
+            if rc != 0:
+                report(group, opts)
+                raise Stop(f"{r['path']} failed (exit {rc}; its error is above); fix that and rerun the same "
+                           "command: finished runs are kept and this one resumes from its last epoch")
+            print(f"[{i}/{len(todo)}] done in {hours(time.perf_counter() - tic)}", file=sys.stderr, flush=True)
+        report(group, opts)
+    except (Stop, ValueError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
