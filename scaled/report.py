@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import json
 import math
 import sys
@@ -226,23 +227,57 @@ def hours(s: float | None) -> str:
     return "?" if s is None else f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
 
 
-def group_time(group: str, seeds: int, dev: str, runs, measured) -> tuple[float | None, str]:
-    """Time of `make <group>` (all presets x seeds) on card `dev`: finished runs' measured seconds where
-    the exact preset ran there, else the projection; (None, why) when neither is known."""
-    total, how = 0.0, set()
-    for p in GROUPS[group][1]:
-        done = [r.summary["seconds"] for r in runs if r.preset == p and not r.overrides and r.summary
-                and r.summary.get("device") == dev]
-        if done:
-            total += seeds * float(np.mean(done))
-            how.add("measured")
+def bench_projections(files) -> dict:
+    """(card, preset) -> (seconds of one run, file) from scripts/gpu_bench.py's gpu_bench.json files
+    (images/s measured for a few hundred steps per network, projected to the preset's epochs)."""
+    out = {}
+    for f in map(Path, files):
+        try:
+            b = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
             continue
-        s, why = projected_seconds(to_dict(PRESETS[p][0]), dev, measured)
-        if s is None:
-            return None, why
-        total += seeds * s
-        how.add("projected")
-    return total, " + ".join(sorted(how))
+        dev = b.get("card", {}).get("device", "cpu")
+        if dev == "cpu":
+            continue  # the --tiny smoke of the script: its numbers mean nothing
+        for row in b.get("projection", []):
+            if row.get("hours") is not None:
+                out[(dev, row["preset"])] = (3600.0 * row["hours"], str(f))
+    return out
+
+
+class Timing:
+    """How long a run takes on a card, best evidence first: finished runs of the same recipe there
+    (measured, whole run), else images/s measured there in any run folder of the same network
+    (projected), else scripts/gpu_bench.py's projection for the preset."""
+
+    def __init__(self, runs: list[RunInfo], bench_files=()):
+        self.runs, self.measured, self.bench = runs, rates(runs), bench_projections(bench_files)
+
+    def cards(self) -> list[str]:
+        return sorted({r.summary["device"] for r in self.runs if r.summary} | {d for d, _ in self.bench})
+
+    def run_seconds(self, preset: str, cfg: dict, dev: str) -> tuple[float | None, str]:
+        over = recipe_overrides(cfg, preset)
+        done = [r.summary["seconds"] for r in self.runs if r.preset == preset and r.overrides == over
+                and r.summary and r.summary.get("device") == dev]
+        if done:
+            return float(np.mean(done)), "measured"
+        s, why = projected_seconds(cfg, dev, self.measured)
+        if s is not None:
+            return s, "projected"
+        if not over and (dev, preset) in self.bench:
+            return self.bench[(dev, preset)][0], "projected by gpu_bench"
+        return None, why
+
+    def group(self, group: str, seeds: int, dev: str) -> tuple[float | None, str]:
+        """Time of `make <group>` (every preset x seeds, one after another) on card `dev`."""
+        total, how = 0.0, set()
+        for p in GROUPS[group][1]:
+            s, why = self.run_seconds(p, to_dict(PRESETS[p][0]), dev)
+            if s is None:
+                return None, why
+            total, how = total + seeds * s, how | {why}
+        return total, " + ".join(sorted(how))
 
 
 # --- tables ----------------------------------------------------------------------------------------------
@@ -286,11 +321,11 @@ def missing_lines(row: str, runs: list[RunInfo], seeds: int, target: str) -> lis
     return out
 
 
-def render(paths, out: Path, seeds: int = 3, groups=None) -> dict:
-    """Writes out/README.md, out/results.json and the figures; returns results.json's content."""
+def render(paths, out: Path, seeds: int = 3, groups=None, bench_files=()) -> dict:
+    """Writes out/README.md, out/results.json and the figures; returns results.json's content.
+    bench_files: gpu_bench.json files for time projections where no run measured the network yet."""
     out.mkdir(parents=True, exist_ok=True)
     runs = find_runs(paths)
-    measured = rates(runs)
     by_row: dict[str, list[RunInfo]] = {}
     for r in runs:
         by_row.setdefault(r.row, []).append(r)
@@ -343,7 +378,7 @@ def render(paths, out: Path, seeds: int = 3, groups=None) -> dict:
                   "linear classifier). The paper's Fig. 1: fine-tuning does not help.", "",
                   "![fine-tuning curve](finetune.png)", ""]
     lines += ["## Missing", ""] + (missing or ["- nothing: every row has all its seeds"]) + [""]
-    lines += _time_section(shown, runs, measured, seeds)
+    lines += _time_section(shown, Timing(runs, bench_files), seeds)
     protocols = sorted({r.summary.get("protocol", "") for r in runs if r.summary})
     lines += ["## Protocols seen", ""] + [f"- {p}" for p in protocols] + [""]
     write_text_atomic(out / "README.md", "\n".join(lines))
@@ -365,20 +400,22 @@ def _row_json(preset, runs) -> dict:
                                                      "finetune_val_error", "fisher_eigenvalue", "seconds", "device")}}
 
 
-def _time_section(groups, runs, measured, seeds) -> list[str]:
-    cards = sorted({r.summary["device"] for r in runs if r.summary})
+def _time_section(groups, timing: Timing, seeds) -> list[str]:
+    cards = timing.cards()
     lines = ["## Time per target", "",
-             f"{seeds} seeds per preset, runs one after another on one card: measured (finished runs of the exact "
-             "preset on that card, whole run) or projected from images/s measured on that card for the same "
-             "network, image size and precision (training passes only, evaluation left out).", ""]
+             f"{seeds} seeds per preset, one run after another on one card. measured: finished runs of the exact "
+             "recipe on that card (whole runs); projected: from images/s measured on that card for the same "
+             "network, image size and precision in any run folder (training passes only: evaluation and "
+             "start-up left out); projected by gpu_bench: scripts/gpu_bench.py's projection (results/*/gpu_bench.json).",
+             ""]
     if not cards:
-        return lines + ["- no finished runs: nothing measured yet", ""]
+        return lines + ["- no finished runs and no gpu_bench.json: nothing measured yet", ""]
     lines += ["| target | " + " | ".join(cards) + " |", "|---|" + "---|" * len(cards)]
     notes = []
     for g in groups:
         cells = []
         for dev in cards:
-            s, how = group_time(g, seeds, dev, runs, measured)
+            s, how = timing.group(g, seeds, dev)
             cells.append(f"{hours(s)} ({how})" if s is not None else "not measured")
             if s is None and dev != "cpu":  # a CPU projection of a paper preset is nobody's question
                 notes.append(f"- {g} on {dev}: {how}")
@@ -489,6 +526,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="report", help="folder for README.md, results.json and the figures")
     ap.add_argument("--seeds", type=int, default=3, help="seeds expected per row (s0..s{N-1})")
     ap.add_argument("--groups", default="", help=f"comma-separated, of {', '.join(GROUPS)} (default: all)")
+    ap.add_argument("--bench", default="results/*/gpu_bench.json",
+                    help="scripts/gpu_bench.py outputs (a glob) for time projections")
     a = ap.parse_args(argv)
     groups = [g for g in a.groups.split(",") if g] or None
     bad = [g for g in groups or [] if g not in GROUPS] + [p for p in a.paths if not Path(p).is_dir()]
@@ -500,7 +539,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     print(f"report: run folders under {', '.join(a.paths)} -> {out / 'README.md'} (+ figures, results.json)",
           file=sys.stderr)
-    res = render(a.paths, out, a.seeds, groups)
+    res = render(a.paths, out, a.seeds, groups, sorted(glob.glob(a.bench)))
     print(f"report: {len(res['missing'])} missing items listed; open {out / 'README.md'}", file=sys.stderr)
     return 0
 

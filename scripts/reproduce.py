@@ -29,13 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from minifoca.config import apply_overrides, to_dict
 from minifoca.data import DataError
 from minifoca.train import normalise_args
 from scaled.presets import PRESETS, get
-from scaled.report import GROUPS, PAPER, RUNTIME, find_runs, hours, projected_seconds, rates, render
+from scaled.report import GROUPS, PAPER, RUNTIME, Timing, find_runs, hours, render
 
 REPO = Path(__file__).resolve().parent.parent
 OWN = {"seeds", "runs_dir", "report", "only"}  # this script's options; everything else goes to scaled.train
@@ -163,19 +161,14 @@ def check_data(runs: list[dict]) -> list[str]:
 
 def announce(group: str, opts: dict, runs: list[dict], card: str, notes: list[str]) -> None:
     todo = [r for r in runs if r["state"] != "done"]
-    measured = rates(find_runs([opts["runs_dir"]])) if Path(opts["runs_dir"]).is_dir() else {}
-    est = []
-    for r in todo:  # a finished run of the same recipe on this card, else images/s measured on it
-        same = [json.loads((d["path"] / "summary.json").read_text()) for d in runs
-                if d["state"] == "done" and d["preset"] == r["preset"]]
-        same = [x["seconds"] for x in same if x.get("device") == card]
-        est.append((float(np.mean(same)), "measured") if same
-                   else projected_seconds(to_dict(r["cfg"]), card, measured))
+    timing = Timing(find_runs([opts["runs_dir"]]) if Path(opts["runs_dir"]).is_dir() else [],
+                    sorted(REPO.glob("results/*/gpu_bench.json")))
+    est = [timing.run_seconds(r["preset"], to_dict(r["cfg"]), card) for r in todo]
     if not todo:
         when = "nothing to train"
     elif all(s is not None for s, _ in est):
-        how = " + ".join(sorted({"measured" if w == "measured" else "projected from measured images/s" for _, w in est}))
-        when = f"about {hours(sum(s for s, _ in est))} ({how}; start-up and data loading extra)"
+        how = " + ".join(sorted({w for _, w in est}))
+        when = f"about {hours(sum(s for s, _ in est))} ({how}: see the time section of the report)"
     else:
         when = (f"not known yet ({next(why for s, why in est if s is None)}); after the first epochs "
                 "`make report` projects it from metrics.jsonl")

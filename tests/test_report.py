@@ -90,7 +90,11 @@ def test_report_mean_std_missing_and_time_projection(tmp_path):
     _fake_run(runs / "e2e-s0", "wrn28-c10-e2e", 0, 0.031, seconds=12000.0, rates=[1000, 2000, 2000])
     _fake_run(runs / "t1a-s0", "table1-A", 0, rates=[1000] * 37)  # killed in epoch 38
     _fake_run(runs / "short-s0", "wrn28-c10-foca", 0, 0.05, epochs=100)  # not the paper's recipe
-    res = render([runs], tmp_path / "out", seeds=3)
+    bench = tmp_path / "gpu_bench.json"  # scripts/gpu_bench.py's projection on another card
+    bench.write_text(json.dumps({"card": {"device": "NVIDIA H200"}, "projection": [
+        {"preset": "wrn28-c100-foca", "hours": 10.0}, {"preset": "wrn28-c100-e2e", "hours": 3.0},
+        {"preset": "wrn28-c100-e2e-matched", "hours": 9.0}]}))
+    res = render([runs], tmp_path / "out", seeds=3, bench_files=[bench])
     text = (tmp_path / "out" / "README.md").read_text()
     assert (f"| wrn28-c10-foca | FOCA | 600 + 5 | 2.63 +- 0.06 | 2.70 +- 0.10 | 3 | 2.80 +- 0.10 | 100.00 +- 0.00 | {H100} "
             "| val 5,000 / official test |") in text
@@ -103,7 +107,8 @@ def test_report_mean_std_missing_and_time_projection(tmp_path):
     # make cifar10 on the H100: FOCA and E2E measured (mean seconds x 3 seeds), E2E-matched projected
     # from E2E's images/s without its first epoch: 600 epochs x (45,000 // 128 * 128) images / 2,000 per s.
     hours = (3 * 36000 + 3 * 12000 + 3 * 600 * (45000 // 128 * 128) / 2000) / 3600
-    assert f"| make cifar10 | {hours:.1f} h (measured + projected) |" in text
+    assert f"| make cifar10 | {hours:.1f} h (measured + projected) | not measured |" in text
+    assert "| make cifar100 | not measured | 66.0 h (projected by gpu_bench) |" in text
     assert "- table1 on NVIDIA H100 80GB HBM3: no foca images/s measured" not in text  # wrn-28-10 FOCA was measured
     assert "| make pyramidnet | not measured |" in text
 
