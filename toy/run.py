@@ -42,7 +42,8 @@ from .report import build_summary, table  # noqa: E402
 def parse(argv) -> tuple:
     ap = argparse.ArgumentParser(prog="python -m toy.run", description=__doc__.split("\n")[0])
     ap.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
-    ap.add_argument("--fast", action="store_true", help="reduced sizes (the test suite's run); its numbers are not the claims")
+    ap.add_argument("--fast", action="store_true",
+                    help="reduced sizes (the test suite's run); its numbers are not the claims")
     ap.add_argument("--out", default="figures", help="folder for the PNGs and toy_metrics.json (default figures)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5; fast 2)")
     ap.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2 or the cores; cupy: 1)")
@@ -97,7 +98,9 @@ def run_job(job):
 
 
 def run_all(tc) -> dict:
-    jobs = ([("digits", tc, 0)] if tc.digits else []) + [(k, tc, s) for s in range(tc.seeds) for k in ("coadapt", "spirals")]
+    # the longest job (digits) first, so the other process is never left idle at the end
+    jobs = [("digits", tc, 0)] if tc.digits else []
+    jobs += [(kind, tc, s) for s in range(tc.seeds) for kind in ("coadapt", "spirals")]
     results = {"coadapt": {}, "spirals": {}, "digits": {}}
 
     def done(item):
@@ -147,7 +150,8 @@ def main(argv=None) -> int:
     pic = res["coadapt"][0]["picture"]
     plots.coadapt_figure(pic, [r["coadapt"] for r in res["coadapt"]], out / "toy_coadapt.png", pic["rotated"])
     plots.fragility_figure([r["coadapt"] for r in res["coadapt"]], out / "toy_fragility.png")
-    plots.collapse_figure(res["spirals"][0]["picture"], digits and digits["picture"], res["spirals"], out / "toy_collapse.png")
+    plots.collapse_figure(res["spirals"][0]["picture"], digits and digits["picture"], res["spirals"],
+                          out / "toy_collapse.png")
     plots.curves_figure(res["spirals"], out / "toy_collapse_curves.png")
     plots.pca_figure(res["spirals"][0]["picture"], digits and digits["picture"], out / "toy_pca.png")
     summary["seconds"] = round(time.perf_counter() - tic, 1)
