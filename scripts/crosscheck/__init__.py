@@ -1,0 +1,116 @@
+"""Cross-checks: toy, minifoca and scaled compute the same numbers on small float64 problems.
+
+    python -m scripts.crosscheck                  # the Markdown table; ~10 s on one CPU core
+    python -m scripts.crosscheck --json out.json  # the rows as JSON too
+
+llm.c's recipe: tensor by tensor over a multi-step trajectory, not one point. Each check runs one
+small problem in two layers from identical initial weights and identical randomness, and compares,
+per iteration, everything the algorithm produces (float64, 1e-10 relative):
+
+    FOCA stage 1 (5 steps, R = 1 and 3)  indices drawn, weak-batch features, the weak classifier
+                                         after its K steps, loss, every phi gradient, parameters,
+                                         BN running statistics
+    FOCA stage 2, one stage-3 step       indices, features, loss, gradients, classifier, parameters
+    E2E (5 steps)                        indices, loss, gradients, parameters, classifier, BN statistics
+
+Randomness is drawn once on the host with a NumPy Generator (NumPy, CuPy and torch streams
+differ), in the order minifoca.foca's train_* functions draw it, and handed to each layer:
+
+    mlp.py      the problems, the draws, and minifoca's side: Algorithm 1 with minifoca's pieces
+    hostrun.py  scaled's side: scaled.foca's own stage functions on a Run that replays the draws
+    conv.py     scaled's convolutional path (minifoca has none): gradcheck, and a WRN / PyramidNet
+                FOCA step recomputed by minifoca from torch's features and gradients
+    trace.py    the records and their comparison
+
+Layer pairs: minifoca vs scaled (digits MLP with BN, R = 1 and 3; the toy's network, which has no
+BN and a linear last layer, against its torch twin); minifoca vs toy (toy.methods.train_method
+with the toy's seeds lands where minifoca's loop lands); NumPy vs CuPy (1e-12, GPU only).
+A row: check, layer pair, max relative difference, tolerance, pass, and the tensor and iteration
+where the difference is largest. tests/test_crosscheck.py asserts the same checks.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+
+import torch
+
+from minifoca.backend import cupy_available, get_backend
+
+from .conv import conv_rows
+from .hostrun import scaled_trace
+from .mlp import digits_problem, end_point, minifoca_trace, toy_end_point, toy_problem
+from .trace import TOL, TOL_BACKEND, Row, compare
+
+# (problem, method): every trajectory both pairs run; E2E does not depend on R.
+CASES = [("digits", 1, "foca"), ("digits", 1, "e2e"), ("digits", 3, "foca"), ("toy", 1, "foca"), ("toy", 1, "e2e")]
+
+
+def problem(name: str, refresh: int):
+    return digits_problem(refresh) if name == "digits" else toy_problem()
+
+
+def trajectory_rows(name: str, refresh: int, method: str, other: str = "scaled") -> list[Row]:
+    """minifoca (NumPy) against `other`: "scaled", or "cupy" (minifoca on CuPy)."""
+    prob = problem(name, refresh)
+    if other == "scaled":
+        return compare(minifoca_trace(prob, method), scaled_trace(prob, method), "minifoca vs scaled", TOL, prob.name)
+    got = minifoca_trace(prob, method, get_backend("cupy"))
+    return compare(minifoca_trace(prob, method), got, "NumPy vs CuPy", TOL_BACKEND, f"minifoca {prob.name}")
+
+
+def toy_rows(method: str, other: str = "minifoca") -> list[Row]:
+    """toy.methods.train_method (NumPy) against minifoca's loop on the same seeds, or against itself on CuPy."""
+    toy = toy_problem()
+    if other == "minifoca":
+        return compare(end_point(minifoca_trace(toy, method), method), toy_end_point(toy, method),
+                       "minifoca vs toy", TOL, f"{toy.name} {method.upper()} (toy.methods.train_method)")
+    return compare(toy_end_point(toy, method), toy_end_point(toy, method, "cupy"), "NumPy vs CuPy",
+                   TOL_BACKEND, f"toy {toy.name} {method.upper()}")
+
+
+def all_rows() -> list[Row]:
+    rows = [r for case in CASES for r in trajectory_rows(*case)]
+    rows += [r for m in ("foca", "e2e") for r in toy_rows(m)]
+    if cupy_available():
+        rows += [r for case in CASES for r in trajectory_rows(*case, other="cupy")]
+        rows += [r for m in ("foca", "e2e") for r in toy_rows(m, other="cupy")]
+    else:
+        rows.append(Row("minifoca and toy: every trajectory above", "NumPy vs CuPy", math.nan, TOL_BACKEND,
+                        skipped="no CuPy with a CUDA GPU here"))
+    return rows + conv_rows()
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| check | layer pair | max relative difference | tolerance | pass | largest at |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        diff, verdict = ("-", f"skipped: {r.skipped}") if r.skipped else (f"{r.diff:.1e}", "yes" if r.ok else "**NO**")
+        lines.append(f"| {r.check} | {r.pair} | {diff} | {r.tol:.0e} | {verdict} | {r.worst} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="toy, minifoca and scaled compute the same numbers (float64)")
+    p.add_argument("--json", default="", help="also write the rows to this file")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)  # small tensors: extra threads only contend (tests/conftest.py)
+    print("crosscheck: minifoca vs scaled vs toy, float64 on the CPU (CuPy rows need a GPU); ~10 s. "
+          "Every row must say yes.", file=sys.stderr)
+    tic = time.perf_counter()
+    rows = all_rows()
+    print(table(rows))
+    bad = [r for r in rows if not r.ok]
+    print(f"{len(rows) - len(bad)} of {len(rows)} rows pass ({sum(bool(r.skipped) for r in rows)} skipped) "
+          f"in {time.perf_counter() - tic:.0f} s", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([dict(dataclasses.asdict(r), ok=r.ok) for r in rows], fh, indent=1)
+    for r in bad:
+        print(f"FAIL {r.message()}", file=sys.stderr)
+    return 1 if bad else 0
+
