@@ -113,7 +113,8 @@ def _fmt_value(v) -> str:
 
 
 def find_runs(paths) -> list[RunInfo]:
-    """Every run folder (one with config.json) at or below `paths`, sorted by row and seed."""
+    """Every scaled.train run folder (config.json with scaled's fields) at or below `paths`, sorted by
+    row and seed."""
     runs = []
     for root in map(Path, paths):
         for cfg_path in sorted(set(root.glob("config.json")) | set(root.rglob("*/config.json"))):
@@ -125,6 +126,8 @@ def find_runs(paths) -> list[RunInfo]:
             except (OSError, json.JSONDecodeError) as e:
                 print(f"report: skipping {d}: {e}", file=sys.stderr)
                 continue
+            if not {"model", "augment", "epochs"} <= set(config):
+                continue  # not a scaled.train run (a minifoca run folder, say)
             preset = config.get("preset", "")
             runs.append(RunInfo(d, config, summary, records, preset, recipe_overrides(config, preset)))
     return sorted(runs, key=lambda r: (r.row, r.config.get("seed", 0), str(r.path)))
@@ -429,6 +432,8 @@ def _figures(name: str, runs: list[RunInfo], out: Path) -> list[str]:
     if [r for r in runs if r.records]:
         learning_curves(runs, out / f"curves-{name}.png", name)
         lines += [f"![learning curves, {name}](curves-{name}.png)", ""]
+        if any(r.overrides for r in runs):
+            lines += ["In the figures, * marks a preset run with the overrides its table row names.", ""]
     for dataset in sorted({r.config.get("dataset") for r in runs}):
         panels = {}
         for method in ("foca", "e2e"):  # the first finished run with features of each method
@@ -454,12 +459,17 @@ def feature_figure(panels: dict, path: Path) -> None:
     feats, labels = {}, {}
     for method, r in panels.items():
         z = np.load(r.path / "features_test.npz")
-        title = f"{method.upper()}: {r.row} s{r.config.get('seed')}"
+        title = f"{method.upper()}: {_short(r)}"
         feats[title], labels[title] = z["f"].astype(np.float32), z["t"]  # (N, D) float16 on disk
     k = max(int(t.max()) + 1 for t in labels.values())
     names = CIFAR10_CLASSES if k == 10 and next(iter(panels.values())).config.get("dataset") == "cifar10" else None
     pca_histograms(feats, labels if k <= 20 else None, path, normalise="l2", class_names=names,
                    title="test features, l2-normalised, on their own first two principal components")
+
+
+def _short(r: RunInfo) -> str:
+    """A legend label: the preset, * when run with recipe overrides (the table spells them out), the seed."""
+    return f"{r.preset or '(no preset)'}{'*' if r.overrides else ''} s{r.config.get('seed')}"
 
 
 def learning_curves(runs: list[RunInfo], path: Path, name: str) -> None:
@@ -476,7 +486,7 @@ def learning_curves(runs: list[RunInfo], path: Path, name: str) -> None:
         if not s1:
             continue
         c = colours.setdefault(r.row, f"C{len(colours) % 10}")
-        label = f"{r.row} s{r.config.get('seed')}" + ("" if r.summary else " (unfinished)")
+        label = _short(r) + ("" if r.summary else " (unfinished)")
         ev = [x for x in s1 if "val_error" in x]
         ax_err.plot([x["epoch"] for x in ev], [100 * x["val_error"] for x in ev], marker="o", color=c, ms=3, label=label,
                     ls="--" if r.config.get("method") == "foca" else "-")
@@ -486,7 +496,8 @@ def learning_curves(runs: list[RunInfo], path: Path, name: str) -> None:
         ax_loss.plot([x["epoch"] for x in s1], [x["train_loss"] for x in s1], color=c, label=label)
     ax_err.set_xlabel("epoch"), ax_err.set_ylabel("val error %")
     ax_err.set_title("validation error (FOCA dashed: weak classifier; star: after stage 2)", fontsize=9)
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss (stage 1)")
+    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("training loss")
+    ax_loss.set_title("training loss, stage 1 (FOCA: against its weak classifiers)", fontsize=9)
     ax_loss.set_yscale("log")
     ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax_loss.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -510,7 +521,7 @@ def finetune_curve(runs: list[RunInfo], path: Path) -> None:
         s3 = [x for x in r.records if x["stage"] == 3 and "val_error" in x]
         xs = ([0] if s2 else []) + [x["epoch"] for x in s3]
         ys = ([100 * s2[-1]["val_error"]] if s2 else []) + [100 * x["val_error"] for x in s3]
-        ax.plot(xs, ys, "o-", ms=3, color=f"C{i % 10}", label=f"{r.row} s{r.config.get('seed')}")
+        ax.plot(xs, ys, "o-", ms=3, color=f"C{i % 10}", label=_short(r))
     ax.set(xlabel="fine-tuning epoch (0 = after stage 2)", ylabel="val error %",
            title="E2E fine-tuning after FOCA (stage 3)")
     ax.grid(alpha=0.3)
