@@ -17,7 +17,9 @@ REPRO_GROUPS := cifar10 cifar100 tinyimagenet pyramidnet table1 finetune
 $(REPRO_GROUPS): $(FULL)
 	$(PY) -m scripts.reproduce $@ --seeds $(SEEDS) $(ARGS)
 
+# mkdir: on a fresh clone the report lists every target as not run yet.
 report: $(FULL)
+	mkdir -p runs/scaled
 	$(PY) -m scaled.report runs/scaled --out report --seeds $(SEEDS) $(REPORT_ARGS)
 
 help-reproduce:
