@@ -345,7 +345,7 @@ def render(paths, out: Path, seeds: int = 3, groups=None, bench_files=()) -> dic
     results, used, missing = {"groups": {}, "other": {}}, set(), []
     for g in shown:
         title, presets = GROUPS[g]
-        target = _target(g)
+        target = _target(g) + ("" if seeds == 3 else f" SEEDS={seeds}" if g != "smoke" else f" --seeds {seeds}")
         rows = [(p, p) for p in presets] + [(row, rs[0].preset) for row, rs in by_row.items()
                                             if rs[0].preset in presets and rs[0].overrides]
         lines += [f"## {title} (`{target}`)", "", HEADER]

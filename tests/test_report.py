@@ -59,9 +59,9 @@ def test_report_from_smoke_runs_tables_figures_missing(smoke, tmp_path):
     assert "| table1-A | FOCA | 600 + 5 | 3.90 +- 0.08 |" in text
     assert f"| {ROW} + stage 3 | FOCA + E2E fine-tuning | 2 + 1 + 1 |" in text
     assert "val 5,000 / test1k (first 200 of each)" in text  # protocol, in data/README.md's names
-    assert (f"- {ROW}: 1 of 2 seeds (missing s1); run `python -m scripts.reproduce smoke {' '.join(TINY)}`"
+    assert (f"- {ROW}: 1 of 2 seeds (missing s1); run `python -m scripts.reproduce smoke --seeds 2 {' '.join(TINY)}`"
             in res["missing"])
-    assert "- cifar10: nothing run yet (3 presets x 2 seeds); run `make cifar10`" in res["missing"]
+    assert "- cifar10: nothing run yet (3 presets x 2 seeds); run `make cifar10 SEEDS=2`" in res["missing"]
     for png in ("curves-smoke.png", "features-smoke-cifar10.png", "finetune.png"):
         assert (tmp_path / png).stat().st_size > 5000, png
         assert f"]({png})" in text
