@@ -48,8 +48,10 @@ $(VENV)/.stamp-full: $(VENV)/.stamp-light
 toy: $(LIGHT)
 	$(PY) -m toy.run $(ARGS)
 
+# Two pytest workers on 2 cores: most tests wait on subprocesses. -n 0 if xdist is missing (GPU box).
+XDIST = $(shell $(PY) -c "import xdist" 2>/dev/null && echo "-n 2 --dist loadfile")
 test: $(FULL)
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -m "not slow" $(XDIST) $(ARGS)
 
 test-slow: $(FULL)
 	$(PY) -m pytest -q -m slow $(ARGS)

@@ -72,7 +72,7 @@ def cifar10_arrays(data_dir: str = "") -> Path:
     out = cache_dir() / "cifar10.npz"  # the parts' checksums are verified by unpack.py once
     if out.is_file():
         return out
-    tmp = out.with_suffix(".tmp.npz")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: parallel loaders never collide
     res = subprocess.run([sys.executable, str(unpack), str(tmp)], capture_output=True, text=True)
     if res.returncode != 0:
         raise DataError(f"unpacking CIFAR-10 failed: {res.stderr.strip() or res.stdout.strip()}")

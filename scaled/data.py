@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ def _read_tinyimagenet(src: Path) -> tuple:
         raise DataError(f"{src}: no train/<wnid>/images/*.JPEG found")
     arrays = dict(x_train=decode([r for _, _, r in train]), y_train=np.array([c for c, _, _ in train]),
                   x_test=decode([r for _, r in val]), y_test=np.array([c for c, _ in val]), wnids=np.array(wnids))
-    tmp = cached.with_suffix(".tmp.npz")
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: parallel loaders never collide
     np.savez(tmp, **arrays)
     tmp.replace(cached)  # atomic: a killed run never leaves a half-written cache
     return _read_npz(cached), len(wnids)
