@@ -159,6 +159,10 @@ def check_data(runs: list[dict]) -> list[str]:
     return notes
 
 
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + "s" * (k != 1)
+
+
 def announce(group: str, opts: dict, runs: list[dict], card: str, notes: list[str]) -> None:
     todo = [r for r in runs if r["state"] != "done"]
     timing = Timing(find_runs([opts["runs_dir"]]) if Path(opts["runs_dir"]).is_dir() else [],
@@ -174,14 +178,14 @@ def announce(group: str, opts: dict, runs: list[dict], card: str, notes: list[st
                 "`make report` projects it from metrics.jsonl")
     count = {s: sum(r["state"] == s for r in runs) for s in ("new", "resume", "restart", "done")}
     lines = [f"reproduce {group}: {GROUPS[group][0]}",
-             f"  {len(runs)} runs ({len({r['preset'] for r in runs})} presets x {opts['seeds']} seed{'s' * (opts['seeds'] > 1)}) on {card}, one "
+             f"  {_n(len(runs), 'run')} ({_n(len({r['preset'] for r in runs}), 'preset')} x {_n(opts['seeds'], 'seed')}) on {card}, one "
              f"after another: {count['new'] + count['restart']} to start, {count['resume']} to resume, "
              f"{count['done']} finished already",
              f"  time: {when}"]
     for p in dict.fromkeys(r["preset"] for r in runs):
         states = ", ".join(f"s{r['seed']} {r['state']}" for r in runs if r["preset"] == p)
         lines.append(f"  {p:24s} {PRESETS[p][1]}: {states}")
-    lines += [f"  data: {n}" for n in notes]
+    lines += [f"  data: {n}" if not n.startswith(" ") else f"       {n}" for n in notes]
     paper = ", ".join(f"{p} {PAPER[p]}" for p in dict.fromkeys(r["preset"] for r in runs) if p in PAPER)
     lines.append(f"  runs in {Path(opts['runs_dir']) / group}/<preset>-s<seed>; then the tables and figures in "
                  f"{Path(opts['report']) / 'README.md'}" + (f", ours beside the paper's test error %: {paper}" if paper else ""))
@@ -192,9 +196,9 @@ def train(r: dict, overrides: list[str], i: int, n: int) -> int:
     """One run through `python -m scaled.train` (its progress on this terminal) -> exit status."""
     cmd = [sys.executable, "-m", "scaled.train"]
     if r["state"] == "resume":
-        cmd += ["--resume", str(r["path"])]
-    else:
-        cmd += [f"--preset={r['preset']}", *overrides, f"--seed={r['seed']}", f"--out_dir={r['path'].parent}",
+        cmd += ["--resume", str(r["path"].resolve())]
+    else:  # absolute: scaled.train runs in the repository root, whatever this process's folder
+        cmd += [f"--preset={r['preset']}", *overrides, f"--seed={r['seed']}", f"--out_dir={r['path'].parent.resolve()}",
                 f"--name={r['path'].name}"] + (["--overwrite"] if r["state"] == "restart" else [])
     print(f"[{i}/{n}] {r['preset']} s{r['seed']} ({r['state']}): {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     return subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL).returncode  # the summary stays in the folder
