@@ -208,9 +208,14 @@ class Run:
         if self.rank == 0 and self.rundir is not None:
             self.rundir.log(rec)
 
+    def lap(self) -> float:
+        """Seconds since the last lap (or the start); the run's total `seconds` sums the laps."""
+        now = time.perf_counter()
+        lap, self._tic = now - self._tic, now
+        return lap
+
     def _save(self):
-        self.seconds += time.perf_counter() - self._tic
-        self._tic = time.perf_counter()
+        self.seconds += self.lap()
         if self.rank != 0 or self.rundir is None:
             return
         state = {"pos": self.pos, "step": self.step, "net": self.net.state_dict(), "opt_stage": self.pos[0],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -85,7 +84,7 @@ def run_all(run) -> dict:
         if "val_error" not in run.results:
             run.results.update(run.report())
     stage1 = [r["images_per_s"] for r in run.records if r["stage"] == 1]
-    run.seconds += time.perf_counter() - run._tic
+    run.seconds += run.lap()
     return {"method": cfg.method, "dataset": cfg.dataset, "model": cfg.model, "head": cfg.head,
             "seed": cfg.seed, "epochs": cfg.epochs, **run.results,
             "images_per_s": round(sum(stage1[1:] or stage1) / len(stage1[1:] or stage1), 1),

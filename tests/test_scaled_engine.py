@@ -31,7 +31,7 @@ def summary_of(r):
 @needs_cifar
 @pytest.mark.parametrize("preset", ["smoke", "smoke-e2e"])
 def test_all_stages_end_to_end(tmp_path, preset):
-    s = summary_of(cli("--preset", preset, f"--out_dir={tmp_path}", "--name=r", *TINY))
+    s = summary_of(cli("--preset", preset, f"--out_dir={tmp_path}", "--name=r"))  # 1,000 real images
     for key in ("val_error", "test_error", "trace_ratio", "images_per_s", "seconds", "protocol"):
         assert key in s, f"summary lacks {key}"
     run = tmp_path / "r"
