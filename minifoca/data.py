@@ -105,7 +105,10 @@ def _tail_split(x, t, val_size):
 
 def load(name: str, data_dir: str = "", val_size: int = 180) -> Dataset:
     if name == "digits":
-        from sklearn.datasets import load_digits
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise DataError("digits needs scikit-learn: pip install scikit-learn") from None
 
         d = load_digits()
         order = np.random.default_rng(0).permutation(len(d.target))  # fixed: not the run seed

@@ -16,6 +16,8 @@ start=$(date +%s)
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 timeout 100 $PY -m pytest -q -m gpu -p no:cacheprovider tests > "$OUT/pytest_gpu.txt" 2>&1
 echo "CUDA-only tests: $(tail -n 1 "$OUT/pytest_gpu.txt")"
+timeout 90 $PY -m toy.run --backend cupy --fast --out "$OUT/toy_cupy" > "$OUT/toy_cupy.txt" 2>&1
+echo "toy demos on CuPy (fast mode): exit $? (log $OUT/toy_cupy.txt)"
 timeout 60 $PY -m scripts.bench_data --seconds=3 --json="$OUT/bench_data.json" > "$OUT/bench_data.txt" 2>&1
 tail -n 5 "$OUT/bench_data.txt"
 left=$(( 440 - ($(date +%s) - start) ))
