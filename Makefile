@@ -29,6 +29,7 @@ help:
 	@echo "make mutate      break one backward/optimiser line at a time; the tests must catch each (~2 min)"
 	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
+	@echo "make cifar10 ...  the paper's results on a GPU: make help-reproduce lists them; make report"
 	@echo "Any target: PY=python3 to use an existing Python instead of .venv"
 
 setup-light: $(LIGHT)
@@ -70,5 +71,7 @@ mutate: $(FULL)
 digits-claims: $(LIGHT)
 	$(PY) -m scripts.digits_claims $(ARGS)
 
+include mk/reproduce.mk
+
 clean:
-	rm -rf .cache runs figures .pytest_cache
+	rm -rf .cache runs figures report .pytest_cache

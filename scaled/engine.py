@@ -88,6 +88,10 @@ class Run:
             d.x_test, d.y_test = d.x_test[:cfg.eval_subset], d.y_test[:cfg.eval_subset]
             if d.x_val is not None:
                 d.x_val, d.y_val = d.x_val[:cfg.eval_subset], d.y_val[:cfg.eval_subset]
+        if cfg.train_subset or cfg.eval_subset:  # say so next to every number
+            d.protocol += (f"; subsets: first {len(d.y_train):,} training images, first "
+                           f"{len(d.y_test):,} val/test images" if cfg.eval_subset else
+                           f"; subset: first {len(d.y_train):,} training images")
         self.data, self.num_classes, self.aug = d, d.num_classes, AUGMENT[cfg.augment]
 
     def _prepare(self, x):

@@ -39,7 +39,7 @@ from scaled.models import build_model
 from scaled.presets import get
 from scripts.bench_data import torchvision_loader
 
-TRAIN_IMAGES = 50000  # the paper trains on all 50,000 CIFAR training images (100,000 for Tiny ImageNet)
+TRAIN_IMAGES = 45000  # our runs hold out 5,000 for validation (the paper trains on all 50,000)
 
 
 def card() -> dict:
@@ -157,7 +157,10 @@ PROJECT = {
     "wrn28-c100-foca": ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", TRAIN_IMAGES),
     "finetune-c100": ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", TRAIN_IMAGES),
     "wrn28-c100-e2e": ("wrn28 E2E", TRAIN_IMAGES), "wrn28-c100-e2e-matched": ("wrn28 E2E", TRAIN_IMAGES),
-    "wrn28-tin-foca": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 2 * TRAIN_IMAGES),
+    "wrn28-tin-foca": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 90000),  # 100k less 10% per class
+    # E2E at 64x64 is not measured separately: FOCA's R = 32 step costs what E2E's does (+-5%)
+    "wrn28-tin-e2e": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 90000),
+    "wrn28-tin-e2e-matched": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 90000),
     "pyr272-c10-foca": ("pyr272 FOCA R=32", TRAIN_IMAGES), "pyr272-c100-foca": ("pyr272 FOCA R=32", TRAIN_IMAGES),
     "pyr272-c10-e2e": ("pyr272 E2E", TRAIN_IMAGES), "pyr272-c100-e2e": ("pyr272 E2E", TRAIN_IMAGES),
 }
