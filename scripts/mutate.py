@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_TESTS = "tests/test_layers.py tests/test_optim.py tests/test_foca.py"
+DEFAULT_TESTS = ("tests/test_layers.py tests/test_optim.py tests/test_foca.py tests/test_convert.py "
+                 "tests/test_crosscheck.py")
 
 # (name, file, exact original text, broken text)
 MUTATIONS = [
@@ -43,10 +44,36 @@ MUTATIONS = [
     ("ComputeClassifier without weight decay", "minifoca/foca.py",
      "opt = SGD(theta, cfg.weak_lr, cfg.weak_momentum, cfg.weak_wd, nesterov=True)",
      "opt = SGD(theta, cfg.weak_lr, cfg.weak_momentum, 0.0, nesterov=True)"),
+    ("MLP backward drops the bias gradient (no-BN layers)", "minifoca/models.py", 'grads[f"b{i}"] = db',
+     'grads[f"b{i}"] = 0 * db'),
+    ("MLP backward skips the ReLU", "minifoca/models.py", "dh = relu_backward(dh, c_relu)  # (N, H)",
+     "dh = dh  # (N, H)"),
+    # scaled: only the cross-checks hold these to minifoca
+    ("scaled ComputeClassifier without Nesterov look-ahead", "scaled/foca.py",
+     "W, b = W - lr * (gW + mu * buf_W), b - lr * (gb + mu * buf_b)", "W, b = W - lr * buf_W, b - lr * buf_b"),
+    ("scaled ComputeClassifier without weight decay", "scaled/foca.py",
+     "gW, gb = dlogits.T @ f + wd * W, dlogits.sum(0) + wd * b", "gW, gb = dlogits.T @ f, dlogits.sum(0)"),
+    ("scaled ComputeClassifier softmax gradient not averaged", "scaled/foca.py",
+     "dlogits = (torch.softmax(f @ W.T + b, dim=1) - onehot) / n", "dlogits = torch.softmax(f @ W.T + b, dim=1) - onehot"),
+    ("scaled train_foca refreshes every step (R ignored)", "scaled/foca.py", "if run.step % cfg.refresh == 0:",
+     "if True:"),
+    ("scaled stage 2 with BN in train mode", "scaled/foca.py", "net.train(cfg.stage2_bn_train)", "net.train(True)"),
+    ("scaled stage 3 at the stage-1 learning rate", "scaled/foca.py",
+     "else (cfg.finetune_epochs, cfg.finetune_lr, cfg.finetune_schedule))",
+     "else (cfg.finetune_epochs, cfg.lr, cfg.finetune_schedule))"),
+    ("engine: stage-2 optimiser with phi's weight decay", "scaled/engine.py",
+     "params, lr, wd = net.classifier.parameters(), cfg.stage2_lr, cfg.weak_wd",
+     "params, lr, wd = net.classifier.parameters(), cfg.stage2_lr, cfg.wd"),
+    ("ShakeDrop backward ignores its scale", "scaled/models/shakedrop.py",
+     "return dout * bwd_scale.view(-1, *([1] * (dout.dim() - 1))), None, None", "return dout, None, None"),
+    ("convert swaps BN running mean and variance", "scaled/convert.py",
+     'f"mean{i}": f"{bn}.running_mean", f"var{i}": f"{bn}.running_var"',
+     'f"mean{i}": f"{bn}.running_var", f"var{i}": f"{bn}.running_mean"'),
 ]
 
 
-def run_one(name, rel, old, new, tests: str) -> tuple[str, float]:
+def run_one(name, rel, old, new, tests: str) -> tuple[str, float, str]:
+    """-> (result, seconds, the first failing test: what caught the mutation)."""
     with tempfile.TemporaryDirectory(prefix="mutate_") as tmp:
         copy = Path(tmp) / "repo"
         shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "figures",
@@ -54,15 +81,16 @@ def run_one(name, rel, old, new, tests: str) -> tuple[str, float]:
         path = copy / rel
         text = path.read_text()
         if text.count(old) != 1:
-            return f"NOT APPLIED ({old!r} found {text.count(old)} times in {rel})", 0.0
+            return f"NOT APPLIED ({old!r} found {text.count(old)} times in {rel})", 0.0, ""
         path.write_text(text.replace(old, new))
         tic = time.perf_counter()
         # PYTHONPATH first so the copy's packages shadow the editable install of the checkout
         env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin", "FOCA_CACHE": str(REPO / ".cache")}
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                             *tests.split()], cwd=copy, capture_output=True, text=True, env=env)
+        first = next((line.split()[1] for line in r.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))), "")
         return ("caught" if r.returncode == 1 else "SURVIVED" if r.returncode == 0
-                else f"ERROR (pytest exit {r.returncode})"), time.perf_counter() - tic
+                else f"ERROR (pytest exit {r.returncode})"), time.perf_counter() - tic, first
 
 
 def main(argv=None) -> int:
@@ -72,12 +100,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     chosen = [m for m in MUTATIONS if args.only in m[0]]
     print(f"mutate: {len(chosen)} mutations, each on a copy of the tree; about 10 s each", file=sys.stderr)
-    print("| mutation | file | result |\n|---|---|---|")
+    print("| mutation | file | result | first failing test |\n|---|---|---|---|")
     bad = 0
     for name, rel, old, new in chosen:
-        result, secs = run_one(name, rel, old, new, args.tests)
+        result, secs, first = run_one(name, rel, old, new, args.tests)
         bad += result != "caught"
-        print(f"| {name} | {rel} | {result} ({secs:.0f} s) |", flush=True)
+        print(f"| {name} | {rel} | {result} ({secs:.0f} s) | {first.removeprefix('tests/')} |", flush=True)
     return 1 if bad else 0
 
 

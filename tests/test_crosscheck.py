@@ -80,13 +80,15 @@ def test_conv_foca_step_equals_minifoca_on_torchs_features_and_gradients():
 
 # --- the checker catches what it should ------------------------------------------------------------
 def test_every_listed_quantity_is_compared_every_iteration():
-    """The rows cover what the issue lists, for each of the 5 stage-1 iterations (R = 3: the weak
-    classifier and its features at iterations 0 and 3 only)."""
+    """The rows cover what the issue lists, for each of the 5 stage-1 iterations (R = 3: a weak
+    batch and its features at iterations 0 and 3 only; the weak classifier after every step,
+    so one that moves while phi steps is caught)."""
     tr = minifoca_trace(digits_problem(3), "foca")
     kinds = {(k[0], k[1]) for k in tr}
     for kind in ("indices", "features", "weak classifier", "loss", "gradients", "parameters", "BN running statistics"):
         assert ("FOCA stage 1", kind) in kinds, kind
-    assert sorted({k[2] for k in tr if k[:2] == ("FOCA stage 1", "weak classifier")}) == [0, 3]
+    assert sorted({k[2] for k in tr if k[:2] == ("FOCA stage 1", "features")}) == [0, 3]
+    assert sorted({k[2] for k in tr if k[:2] == ("FOCA stage 1", "weak classifier")}) == [0, 1, 2, 3, 4]
     assert sorted({k[2] for k in tr if k[:2] == ("FOCA stage 1", "gradients")}) == [0, 1, 2, 3, 4]
     assert {k[3] for k in tr if k[:3] == ("FOCA stage 1", "gradients", 4)} == {
         f"d{p}{i}" for p in ("W", "gamma", "beta") for i in range(3)}

@@ -40,8 +40,8 @@ class HostRun(Run):
         self.keys = layer_keys(prob.new_model())  # minifoca name -> torch key
         # every classifier init in the order scaled asks for them: the weak ones, then stage 2's
         self.inits = [w for _, (_, w) in sorted(dr.get("weak", {}).items())] + [dr["init"]]
-        self.init_std = prob.cfg.weak_init_std  # what the host drew them with
-        self.count, self._weak_seen = {1: 0, 2: 0, 3: 0}, None
+        self.init_std, self.host_refresh = prob.cfg.weak_init_std, prob.cfg.refresh  # what the host drew with
+        self.count = {1: 0, 2: 0, 3: 0}  # steps taken in each stage
 
     @property
     def _here(self):  # (stage, phase name, iteration within the stage)
@@ -64,7 +64,7 @@ class HostRun(Run):
         _, phase, i = self._here
         if i not in self.dr["weak"]:
             raise CrossCheckError(f"scaled refreshed the weak classifier at iteration {i}; minifoca "
-                                  f"(R={self.cfg.refresh}) refreshes at {sorted(self.dr['weak'])}")
+                                  f"(R={self.host_refresh}) refreshes at {sorted(self.dr['weak'])}")
         idx_c = self.dr["weak"][i][0]  # (n_c,)
         self.trace.add(phase, "indices", i, idx_c=idx_c)
         return self.x[idx_c], self.t[idx_c]
@@ -80,9 +80,7 @@ class HostRun(Run):
         phi = {name: p[key] for name, key in self.keys.items() if key in p}
         state = {name: sd[key] for name, key in self.keys.items() if key not in p}
         if phase == "FOCA stage 1":
-            if self.theta is not self._weak_seen:  # a new weak classifier was computed for this step
-                self._weak_seen = self.theta
-                self.trace.add(phase, "weak classifier", i, **{"weak W": self.theta["W"], "weak b": self.theta["b"]})
+            self.trace.add(phase, "weak classifier", i, **{"weak W": self.theta["W"], "weak b": self.theta["b"]})
             self.trace.step(phase, i, loss, {n: q.grad for n, q in phi.items()}, phi, state)
         elif phase == "FOCA stage 2":
             self.trace.step(phase, i, loss, {n: q.grad for n, q in clf.items()}, theta=clf)

@@ -134,10 +134,11 @@ def minifoca_trace(prob: Problem, method: str, xp=np) -> Trace:
                                        theta0={"W": dev(w0), "b": zeros})  # theta <- ComputeClassifier(f, t)
             tr.add(phase[1], "indices", i, idx_c=idx_c)
             tr.add(phase[1], "features", i, f_c=f_c)
-            tr.add(phase[1], "weak classifier", i, **{"weak W": theta["W"], "weak b": theta["b"]})
         idx_f = dev(dr[1][i])  # [x, t] <- SampleMinibatch(d, n_f)
         tr.add(phase[1], "indices", i, idx_f=idx_f)
         loss, dphi = foca_step(model, theta, x[idx_f], t[idx_f], opt_phi)  # phi <- phi - eta dL_dphi
+        # theta after the step: ComputeClassifier's output, and still that at the next R - 1 steps
+        tr.add(phase[1], "weak classifier", i, **{"weak W": theta["W"], "weak b": theta["b"]})
         tr.step(phase[1], i, loss, dphi, model.params, model.state)
     # stage 2: a fresh classifier on frozen features (minifoca.foca.train_classifier's steps)
     theta = {"W": dev(dr["init"]), "b": zeros.copy()}
