@@ -33,6 +33,7 @@ from minifoca.config import to_dict
 from minifoca.runlog import read_jsonl, write_json, write_text_atomic
 
 from .presets import PRESETS
+from .report_figures import figures as _figures, finetune_curve
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,6 @@ PAPER_GROUPS = tuple(g for g in GROUPS if g != "smoke")  # listed even with no r
 RUNTIME = {"seed", "data_dir", "download", "out_dir", "eval_every", "eval_batch", "device", "channels_last",
            "compile", "sync_bn", "micro_batches", "check_every"}
 TRAIN_IMAGES = {"cifar10": 50000, "cifar100": 50000, "tinyimagenet": 100000}  # full official training sets
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 @dataclass
@@ -424,111 +424,6 @@ def _time_section(groups, timing: Timing, seeds) -> list[str]:
                 notes.append(f"- {g} on {dev}: {how}")
         lines.append(f"| {_target(g)} | " + " | ".join(cells) + " |")
     return lines + [""] + notes + [""]
-
-
-# --- figures ---------------------------------------------------------------------------------------------
-def _figures(name: str, runs: list[RunInfo], out: Path) -> list[str]:
-    lines = []
-    if [r for r in runs if r.records]:
-        learning_curves(runs, out / f"curves-{name}.png", name)
-        lines += [f"![learning curves, {name}](curves-{name}.png)", ""]
-        if any(r.overrides for r in runs):
-            lines += ["In the figures, * marks a preset run with the overrides its table row names.", ""]
-    for dataset in sorted({r.config.get("dataset") for r in runs}):
-        panels = {}
-        for method in ("foca", "e2e"):  # the first finished run with features of each method
-            r = next((r for r in runs if r.config.get("dataset") == dataset and r.config.get("method") == method
-                      and r.summary and (r.path / "features_test.npz").is_file()), None)
-            if r is not None:
-                panels[method] = r
-        if not panels:
-            continue
-        path = out / f"features-{name}-{dataset}.png"
-        feature_figure(panels, path)
-        lacking = [m.upper() for m in ("foca", "e2e") if m not in panels]
-        lines += [f"![PCA histograms, {dataset}]({path.name})", "",
-                  "2-D PCA histograms of l2-normalised test features (" + ", ".join(
-                      f"{m.upper()}: `{r.path}`" for m, r in panels.items()) + ")"
-                  + (f"; no finished {', '.join(lacking)} run with features yet" if lacking else "") + ".", ""]
-    return lines
-
-
-def feature_figure(panels: dict, path: Path) -> None:
-    from minifoca.plots import pca_histograms
-
-    feats, labels = {}, {}
-    for method, r in panels.items():
-        z = np.load(r.path / "features_test.npz")
-        title = f"{method.upper()}: {_short(r)}"
-        feats[title], labels[title] = z["f"].astype(np.float32), z["t"]  # (N, D) float16 on disk
-    k = max(int(t.max()) + 1 for t in labels.values())
-    names = CIFAR10_CLASSES if k == 10 and next(iter(panels.values())).config.get("dataset") == "cifar10" else None
-    pca_histograms(feats, labels if k <= 20 else None, path, normalise="l2", class_names=names,
-                   title="test features, l2-normalised, on their own first two principal components")
-
-
-def _short(r: RunInfo) -> str:
-    """A legend label: the preset, * when run with recipe overrides (the table spells them out), the seed."""
-    return f"{r.preset or '(no preset)'}{'*' if r.overrides else ''} s{r.config.get('seed')}"
-
-
-def learning_curves(runs: list[RunInfo], path: Path, name: str) -> None:
-    """Stage 1 per run: val error (FOCA: the current weak classifier's, as the authors log it) and
-    training loss per epoch; FOCA's stage-2 val error as a marker at the last epoch."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    fig = Figure(figsize=(11, 4))
-    ax_err, ax_loss = fig.subplots(1, 2)
-    colours = {}
-    for r in runs:
-        s1 = [x for x in r.records if x["stage"] == 1]
-        if not s1:
-            continue
-        c = colours.setdefault(r.row, f"C{len(colours) % 10}")
-        label = _short(r) + ("" if r.summary else " (unfinished)")
-        ev = [x for x in s1 if "val_error" in x]
-        ax_err.plot([x["epoch"] for x in ev], [100 * x["val_error"] for x in ev], marker="o", color=c, ms=3, label=label,
-                    ls="--" if r.config.get("method") == "foca" else "-")
-        s2 = [x for x in r.records if x["stage"] == 2 and "val_error" in x]
-        if s2:
-            ax_err.plot([s1[-1]["epoch"]], [100 * s2[-1]["val_error"]], "*", color=c, ms=11)
-        ax_loss.plot([x["epoch"] for x in s1], [x["train_loss"] for x in s1], color=c, label=label)
-    ax_err.set_xlabel("epoch"), ax_err.set_ylabel("val error %")
-    ax_err.set_title("validation error (FOCA dashed: weak classifier; star: after stage 2)", fontsize=9)
-    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("training loss")
-    ax_loss.set_title("training loss, stage 1 (FOCA: against its weak classifiers)", fontsize=9)
-    ax_loss.set_yscale("log")
-    ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax_loss.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    for ax in (ax_err, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_loss.legend(fontsize=7)
-    fig.suptitle(f"learning curves: {name}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def finetune_curve(runs: list[RunInfo], path: Path) -> None:
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    for i, r in enumerate(runs):
-        s2 = [x for x in r.records if x["stage"] == 2 and "val_error" in x]
-        s3 = [x for x in r.records if x["stage"] == 3 and "val_error" in x]
-        xs = ([0] if s2 else []) + [x["epoch"] for x in s3]
-        ys = ([100 * s2[-1]["val_error"]] if s2 else []) + [100 * x["val_error"] for x in s3]
-        ax.plot(xs, ys, "o-", ms=3, color=f"C{i % 10}", label=_short(r))
-    ax.set(xlabel="fine-tuning epoch (0 = after stage 2)", ylabel="val error %",
-           title="E2E fine-tuning after FOCA (stage 3)")
-    ax.grid(alpha=0.3)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
 
 
 def main(argv=None) -> int:
