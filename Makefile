@@ -17,7 +17,7 @@ LIGHT := $(VENV)/.stamp-light
 FULL := $(VENV)/.stamp-full
 endif
 
-.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data mutate digits-claims clean
+.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data crosscheck mutate digits-claims clean
 
 help:
 	@echo "make toy         teaching demos -> figures/ (light deps only, ~1-2 min on 2 CPU cores)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench       CPU benchmarks: bench-mini and bench-data (not tests; ~1 min)"
 	@echo "make bench-mini  minifoca (NumPy) vs the same computation in torch on the CPU"
 	@echo "make bench-data  batched device augmentation vs torchvision DataLoader, images/s (CPU, and GPU if present)"
+	@echo "make crosscheck  toy, minifoca and scaled compute the same numbers: the table (float64, ~10 s)"
 	@echo "make mutate      break one backward/optimiser line at a time; the tests must catch each (~2 min)"
 	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
@@ -64,6 +65,9 @@ bench-mini: $(FULL)
 
 bench-data: $(FULL)
 	$(PY) -m scripts.bench_data $(ARGS)
+
+crosscheck: $(FULL)
+	$(PY) -m scripts.crosscheck $(ARGS)
 
 mutate: $(FULL)
 	$(PY) -m scripts.mutate $(ARGS)

@@ -23,8 +23,8 @@ DEFAULT_TESTS = ("tests/test_layers.py tests/test_optim.py tests/test_foca.py te
 
 # (name, file, exact original text, broken text)
 MUTATIONS = [
-    ("linear dW transposed input", "minifoca/layers.py", "dW = dout.T @ x", "dW = dout.T @ (x * 0.5)"),
-    ("linear db summed over features", "minifoca/layers.py", "db = dout.sum(axis=0) if has_b",
+    ("linear dW scaled", "minifoca/layers.py", "dW = dout.T @ x", "dW = dout.T @ (x * 0.5)"),
+    ("linear db scaled", "minifoca/layers.py", "db = dout.sum(axis=0) if has_b",
      "db = dout.sum(axis=0) * 1.01 if has_b"),
     ("relu passes negative gradient", "minifoca/layers.py", "return dout * (x > 0)", "return dout * (x >= -0.1)"),
     ("BN backward drops the mean path", "minifoca/layers.py",
