@@ -7,7 +7,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("FOCA_DATA", str(REPO.parent / "shared" / "data"))
 os.environ.setdefault("FOCA_CACHE", str(REPO / ".cache"))
-# One BLAS/OpenMP thread per process: the suite runs small problems, often two processes at a
+# One BLAS/OpenMP thread per process (torch reads these when the test modules import it): the suite runs small problems, often two processes at a
 # time, on 2 cores; spinning worker threads then cost 10-30x (measured: a tiny WRN step on CPU).
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")

@@ -14,13 +14,6 @@ from checks import assert_close
 TOL = 1e-12
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def mlp(kind: str, rng):
     if kind == "digits":  # minifoca's digits MLP with BN, smaller widths

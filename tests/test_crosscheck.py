@@ -21,14 +21,6 @@ from scripts.crosscheck.trace import TOL, CrossCheckError, compare  # noqa: E402
 NO_CUPY = "NumPy vs CuPy needs CuPy and a CUDA GPU (minifoca.backend.cupy_available() is False)"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared CPU: torch's thread pool only waits for descheduled threads."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def assert_rows(rows):
     assert rows, "no rows: nothing was compared"

@@ -20,18 +20,9 @@ from minifoca.data import DataError  # noqa: E402
 from scaled.augment import PRESETS, AugmentConfig, apply_params, augment, draw_params, normalize, reference_one  # noqa: E402
 from scaled.data import load_dataset  # noqa: E402
 
-DATA = Path(os.environ.get("FOCA_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["FOCA_DATA"])  # conftest.py defaults it to ../shared/data
 MEAN, STD = torch.tensor([0.49, 0.48, 0.45]), torch.tensor([0.25, 0.24, 0.26])
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are small: on a CPU shared with other jobs, torch's one-thread-per-core pool makes
-    every op wait for a descheduled thread (10-20x slower here). Restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # --- augmentation ----------------------------------------------------------------------------------

@@ -15,17 +15,8 @@ from scaled.models import FeatureNet, build_model, draw_shakedrop, survival_prob
 from scaled.models import shakedrop as sd  # noqa: E402
 from scaled.models.pyramidnet import Bottleneck  # noqa: E402
 
-DATA = Path(os.environ.get("FOCA_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["FOCA_DATA"])  # conftest.py defaults it to ../shared/data
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are small: on a CPU shared with other jobs, torch's one-thread-per-core pool makes
-    every op wait for a descheduled thread (10-20x slower here). Restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def n_params(m) -> int:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .shakedrop import ShakeDrop, survival_prob
+from .wrn import init_conv_bn
 
 
 class Bottleneck(nn.Module):
@@ -65,12 +66,7 @@ class PyramidNet(nn.Module):
             c = int(round(w)) * Bottleneck.expansion
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = c
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def forward(self, x):  # x (N, 3, H, W)
         return self.blocks(self.stem(x))  # (N, 4 * (16 + alpha), H/4, W/4)

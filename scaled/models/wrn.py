@@ -19,6 +19,16 @@ import torch
 from torch import nn
 
 
+def init_conv_bn(net: nn.Module) -> None:
+    """The authors' init for both trunks: Kaiming-normal (fan_out) convs, BN gamma 1 and beta 0."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class PreActBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
@@ -53,12 +63,7 @@ class WideResNet(nn.Module):
                 c = c_out
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = c
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def forward(self, x):  # x (N, 3, H, W)
         return self.blocks(self.conv(x))  # (N, 64k, H/4, W/4)
