@@ -18,6 +18,11 @@ class Config:
         "backend": ("numpy", "cupy"), "dtype": ("float32", "float64"),
         "schedule": ("constant", "step", "cosine"), "finetune_schedule": ("constant", "step", "cosine"),
     }
+    # Numeric fields that must be >= 1 (counts, sizes, learning rates) or >= 0; checked by apply_overrides.
+    POSITIVE: typing.ClassVar[tuple] = ("steps", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",
+                                        "stage2_batch", "eval_every", "few_labels", "few_label_draws",
+                                        "val_size", "threads", "lr", "weak_lr", "stage2_lr", "finetune_lr")
+    NON_NEGATIVE: typing.ClassVar[tuple] = ("finetune_epochs", "wd", "weak_wd", "momentum", "weak_momentum")
     # --- what runs -------------------------------------------------------------------------------
     dataset: str = "digits"  # digits | fashion | cifar10 (flattened for an MLP)
     method: str = "foca"  # foca (Algorithm 1 + stage 2) | e2e (the same network, jointly trained)
@@ -111,7 +116,24 @@ def apply_overrides(cfg, args: list[str]):
         allowed = type(cfg).CHOICES.get(key) if hasattr(type(cfg), "CHOICES") else None
         if allowed and changes[key] not in allowed:
             raise ValueError(f"--{key}={raw!r}: choose one of {', '.join(allowed)}")
-    return dataclasses.replace(cfg, **changes)
+    out = dataclasses.replace(cfg, **changes)
+    check(out)
+    return out
+
+
+def check(cfg) -> None:
+    """ValueError naming the first field out of range (the classes' POSITIVE / NON_NEGATIVE lists;
+    tuples of ints, e.g. widths, must be non-empty and positive)."""
+    cls = type(cfg)
+    for name in getattr(cls, "POSITIVE", ()):
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"--{name}={getattr(cfg, name)}: must be > 0")
+    for name in getattr(cls, "NON_NEGATIVE", ()):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"--{name}={getattr(cfg, name)}: must be >= 0")
+    widths = getattr(cfg, "widths", None)
+    if widths is not None and (not widths or min(widths) < 1):
+        raise ValueError(f"--widths={','.join(map(str, widths))}: needs at least one width, all >= 1")
 
 
 def to_dict(cfg) -> dict:

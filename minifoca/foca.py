@@ -164,8 +164,9 @@ def train_e2e(model, theta: dict, data, cfg, rng, log=lambda rec: None, *, stage
               steps: int | None = None, lr: float | None = None, schedule: str | None = None):
     """E2E training of F_phi and C_theta together: the baseline (stage=1, the stage-1 settings) and
     the fine-tuning after FOCA (stage=3, fine_tune's settings). Updates theta in place."""
-    steps, lr = steps or cfg.steps, lr or cfg.lr
-    schedule = schedule or cfg.schedule
+    steps = cfg.steps if steps is None else steps
+    lr = cfg.lr if lr is None else lr
+    schedule = cfg.schedule if schedule is None else schedule
     opt_phi = SGD(model.params, lr, cfg.momentum, cfg.wd, nesterov=True)
     opt_theta = SGD(theta, lr, cfg.momentum, cfg.wd, nesterov=True)
     batches = EpochSampler(len(data.t_train), cfg.n_f, rng)

@@ -17,13 +17,19 @@ class ScaledConfig:
         "schedule": ("constant", "step", "cosine"), "finetune_schedule": ("constant", "step", "cosine"),
         "precision": ("bf16", "fp32", "fp64"),
     }
+    # Checked by minifoca.config.apply_overrides: >= 1, and >= 0.
+    POSITIVE: typing.ClassVar[tuple] = ("epochs", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",
+                                        "stage2_batch", "eval_every", "eval_batch", "micro_batches",
+                                        "check_every", "val_size", "lr", "weak_lr", "stage2_lr", "finetune_lr")
+    NON_NEGATIVE: typing.ClassVar[tuple] = ("train_subset", "eval_subset", "finetune_epochs", "wd", "weak_wd",
+                                            "momentum", "weak_momentum")
     # --- what runs -------------------------------------------------------------------------------
     method: str = "foca"  # foca (stages 1-2, optional 3) | e2e (the same network trained jointly)
     dataset: str = "cifar10"  # a scaled.data name: cifar10, cifar100, tinyimagenet, cifar10-npz, *.npz
     seed: int = 0  # seeds every generator (data order, augmentation, weak classifiers, init)
     data_dir: str = ""  # data folder; "" -> $FOCA_DATA
     download: bool = False  # fetch CIFAR / Tiny ImageNet with torchvision when missing (needs internet)
-    val_size: int = 5000  # held out of training for every choice (CIFAR: the last 5,000 images)
+    val_size: int = 5000  # held out of training for every choice (CIFAR: the last 5,000 images); >= 1
     train_subset: int = 0  # use only the first N training images (0 = all): smoke runs and tests
     eval_subset: int = 0  # evaluate on the first N val/test images (0 = all): smoke runs
     out_dir: str = "runs/scaled"  # each run writes a folder below this
@@ -56,7 +62,7 @@ class ScaledConfig:
     stage2_bn_train: bool = False  # True: BN batch statistics, as the authors' code; False: eval mode
     # --- stage 3: end-to-end fine-tuning after FOCA (our recipe; the paper publishes none) -------
     finetune_epochs: int = 0  # 0 skips stage 3
-    finetune_lr: float = 1e-3  # a tenth of the weak lr's scale: refine, do not restart
+    finetune_lr: float = 1e-3  # a thirtieth of stage 1's lr: refine the stage-2 solution, do not restart
     finetune_schedule: str = "cosine"
     # --- evaluation --------------------------------------------------------------------------------
     eval_every: int = 10  # validation error every this many stage-1 epochs, and at every stage end

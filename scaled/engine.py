@@ -4,7 +4,7 @@ exact resume, logging, evaluation and DDP. One Run per training run.
 Determinism: every random number comes from four generators seeded from cfg.seed: "data" (CPU:
 epoch permutations and the weak classifier's n_c sample), "aug" (device: augmentation draws for
 the whole global batch), "weak" (device: classifier inits) and "shake" (device, per rank:
-ShakeDrop). A checkpoint after every epoch holds them all with the model, the optimiser, the
+ShakeDrop, reseeded every epoch from (seed, rank, stage, epoch)). A checkpoint after every epoch holds them all with the model, the optimiser, the
 current weak classifier and the metrics so far, so `--resume` continues a killed run exactly
 (on CPU the final metrics equal an uninterrupted run's bit for bit: tests/test_scaled_engine.py).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -92,6 +93,9 @@ class Run:
             d.protocol += (f"; subsets: first {len(d.y_train):,} training images, first "
                            f"{len(d.y_test):,} val/test images" if cfg.eval_subset else
                            f"; subset: first {len(d.y_train):,} training images")
+        if len(d.y_train) < max(cfg.n_f, cfg.stage2_batch):
+            raise ValueError(f"{len(d.y_train)} training images are fewer than one batch (n_f={cfg.n_f}, "
+                             f"stage2_batch={cfg.stage2_batch}); raise train_subset or lower the batch")
         self.data, self.num_classes, self.aug = d, d.num_classes, AUGMENT[cfg.augment]
 
     def _prepare(self, x):
@@ -145,9 +149,9 @@ class Run:
             params = Phi(net).parameters() if stage == 1 and cfg.method == "foca" else net.parameters()
             lr, wd, mom = (cfg.lr if stage == 1 else cfg.finetune_lr), cfg.wd, cfg.momentum
         self.opt = torch.optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd, nesterov=True)
-        if self._opt_state is not None and self._opt_state[0] == stage:
+        if self._opt_state is not None and self._opt_state[0] == stage:  # resumed inside this stage
             self.opt.load_state_dict(self._opt_state[1])
-        self._opt_state = None
+            self._opt_state = None  # kept until its own stage asks: earlier stages pass through first
         return self.opt
 
     @staticmethod
@@ -170,6 +174,9 @@ class Run:
         self._losses, self._first_bad = [], None
         for epoch in range(start, n):
             self.pos, self._train_tic = (stage, epoch), time.perf_counter()
+            # ShakeDrop's stream is per rank; reseeding it from (seed, rank, stage, epoch) makes a
+            # resumed run exact on every rank without saving every rank's generator state.
+            self.gens["shake"].manual_seed(((self.cfg.seed * 7919 + self.rank) * 10 + stage) * 100003 + epoch)
             yield epoch
         self.pos = (stage + 1, 0)
 
@@ -211,6 +218,8 @@ class Run:
         self._save()
         if self.rank == 0 and self.rundir is not None:
             self.rundir.log(rec)
+        if os.environ.get("FOCA_TEST_KILL_AFTER") == str(len(self.records)):  # tests: crash right here
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def lap(self) -> float:
         """Seconds since the last lap (or the start); the run's total `seconds` sums the laps."""

@@ -46,6 +46,10 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
     (["--preset=imagenet"], "unknown preset"),
     (["--dataset=cifar10", "--data_dir=/nonexistent"], "does not exist"),
     (["--backend=cupy"], "cupy"),
+    (["--refresh=0"], "--refresh=0: must be > 0"),
+    (["--n_f=0"], "--n_f=0: must be > 0"),
+    (["--wd=-1"], "must be >= 0"),
+    (["--widths="], "needs at least one width"),
 ])
 def test_bad_options_give_one_clear_line(tmp_path, args, message):
     r = cli(f"--out_dir={tmp_path}", *args)

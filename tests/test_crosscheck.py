@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from minifoca.backend import cupy_available  # noqa: E402
-from scripts.crosscheck import CASES, toy_rows, trajectory_rows  # noqa: E402
+from scripts.crosscheck import CASES, own_loop_rows, toy_rows, trajectory_rows  # noqa: E402
 from scripts.crosscheck.conv import NETS, foca_step_rows, gradient_rows  # noqa: E402
 from scripts.crosscheck.hostrun import scaled_trace  # noqa: E402
 from scripts.crosscheck.mlp import digits_problem, minifoca_trace  # noqa: E402
@@ -46,6 +46,13 @@ class TestMinifocaVsScaled:
 @pytest.mark.skipif(not cupy_available(), reason=NO_CUPY)
 class TestNumpyVsCupy(TestMinifocaVsScaled):
     other = "cupy"
+
+
+@pytest.mark.parametrize("refresh,method", [(3, "foca"), (1, "e2e")])
+def test_minifoca_train_functions_land_where_the_replayed_loop_does(refresh, method):
+    """minifoca.foca's own train_foca / train_classifier / fine_tune / train_e2e (BN, R = 3, all three
+    stages) end exactly where the loop the other checks replay ends: their stage code is covered too."""
+    assert_rows(own_loop_rows(refresh, method))
 
 
 @pytest.mark.parametrize("method", ["foca", "e2e"])

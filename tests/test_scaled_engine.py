@@ -88,6 +88,10 @@ def test_non_finite_loss_names_the_step(tmp_path):
     (["--preset", "smoke", "--model=resnet-50"], "unknown network"),
     (["--preset", "wrn28-c10-foca"], "no CUDA GPU"),
     (["--resume", "/nonexistent/run"], "no checkpoint.pt"),
+    (["--preset", "smoke", "--refresh=0"], "must be > 0"),
+    (["--preset", "smoke", "--micro_batches=0"], "must be > 0"),
+    (["--preset", "smoke", "--finetune_epochs=-1"], "must be >= 0"),
+    (["--preset", "smoke", "--train_subset=10"], "fewer than one batch"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
     if message == "no CUDA GPU" and torch.cuda.is_available():
@@ -108,3 +112,43 @@ def test_existing_or_unwritable_run_folder(tmp_path):
     (tmp_path / "file").write_text("")
     r = cli("--preset", "smoke", *TINY, f"--out_dir={tmp_path / 'file'}")
     assert r.returncode == 2 and "cannot write the run folder" in r.stderr
+
+
+@needs_cifar
+@pytest.mark.parametrize("kill_after", [3, 5], ids=["mid-stage-2", "mid-stage-3"])
+def test_resume_inside_stages_2_and_3_is_exact(tmp_path, kill_after):
+    """A crash right after the checkpoint of record `kill_after` (FOCA_TEST_KILL_AFTER makes the
+    engine SIGKILL itself there), then --resume: the same end as an uninterrupted run."""
+    common = ["--preset", "smoke", *TINY, "--epochs=2", "--stage2_epochs=2", "--finetune_epochs=2",
+              f"--out_dir={tmp_path}"]
+    full = summary_of(cli(*common, "--name=full"))
+    env = {**os.environ, "FOCA_TEST_KILL_AFTER": str(kill_after)}
+    r = subprocess.run([sys.executable, "-m", "scaled.train", *common, "--name=killed"], cwd=REPO,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    resumed = summary_of(cli("--resume", str(tmp_path / "killed")))
+    for key in ("val_error", "test_error", "finetune_val_error", "finetune_test_error"):
+        assert resumed[key] == full[key], f"{key}: resumed {resumed[key]} != uninterrupted {full[key]}"
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["net"]
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["net"]
+    assert all(torch.equal(a[k], b[k]) for k in a), "weights differ after a resume inside a later stage"
+
+
+@needs_cifar
+def test_weak_batch_is_sampled_with_replacement_and_augmented():
+    """SampleMinibatch(d, n_c): indices uniform WITH replacement from the "data" generator, images
+    augmented like training data with the "aug" generator's draws (docs/FOCA.md)."""
+    from scaled.augment import apply_params, draw_params
+    from scaled.engine import Run
+    from scaled.presets import get
+    import dataclasses
+
+    run = Run(dataclasses.replace(get("smoke"), train_subset=64, eval_subset=50))
+    data_gen, aug_gen = (torch.Generator().set_state(run.gens[k].get_state()) for k in ("data", "aug"))
+    x, t = run.sample_weak_batch(200)
+    idx = torch.randint(64, (200,), generator=data_gen)
+    p = draw_params(200, (32, 32), aug_gen, run.aug, 3)
+    want = apply_params(run.data.x_train[idx], p, run.aug, run.data.mean, run.data.std)
+    assert torch.equal(t, run.data.y_train[idx]) and torch.equal(x, want)
+    assert not torch.equal(x, apply_params(run.data.x_train[idx], draw_params(200, (32, 32), aug_gen, run.aug, 3),
+                                           run.aug, run.data.mean, run.data.std)), "no augmentation at all"

@@ -6,7 +6,8 @@
         + shortcut: 2x2 average pool where the stride is 2, then zeros for the new channels
 
 This is the authors' CIFAR network (their `PyramidNet(bottleneck=True)`); PyramidNet-272 with
-alpha = 200 has 26.0 M trunk parameters. The closing BN-ReLU-pool is left to the head (head.py).
+alpha = 200 has 26.2 M trunk parameters (26,200,464; the PyramidNet paper says 26.0 M).
+The closing BN-ReLU-pool is left to the head (head.py).
 With `shakedrop=True` block l's branch goes through ShakeDrop with survival probability
 p_l = 1 - (l / L) * 0.5 (shakedrop.py); the shortcut is added out of place on its output.
 Conv weights are Kaiming-normal with fan_out (the authors' N(0, 2 / (k*k*C_out))).

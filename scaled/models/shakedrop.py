@@ -1,6 +1,8 @@
 """ShakeDrop (Yamada et al., 2019) as an autograd Function, with per-sample random draws on the device.
 
-For one residual branch r(x) of block l (of L), per sample n:
+For one residual branch r(x) of block l (of L), per sample n (the gate b too: our choice; the
+widely copied PyTorch port draws one gate per mini-batch, docs/FOCA.md only says alpha and beta are
+per sample):
 
     b_n     ~ Bernoulli(p_l)          keep the branch as it is (the ResDrop gate)
     alpha_n ~ U[-1, 1]                forward scale when the gate is closed

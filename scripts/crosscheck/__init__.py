@@ -43,7 +43,8 @@ from minifoca.backend import cupy_available, get_backend
 
 from .conv import conv_rows
 from .hostrun import scaled_trace
-from .mlp import digits_problem, end_point, minifoca_trace, toy_end_point, toy_problem
+from .mlp import (digits_problem, end_point, final_point, minifoca_final_point, minifoca_trace,
+                  toy_end_point, toy_problem)
 from .trace import TOL, TOL_BACKEND, CrossCheckError, Row, compare
 
 # (problem, method): every trajectory both pairs run; E2E does not depend on R.
@@ -77,8 +78,16 @@ def toy_rows(method: str, other: str = "minifoca") -> list[Row]:
                    TOL_BACKEND, f"toy {toy.name} {method.upper()}")
 
 
+def own_loop_rows(refresh: int, method: str) -> list[Row]:
+    """minifoca.foca's own train_* functions against minifoca's replayed loop (digits, BN, all stages)."""
+    prob = digits_problem(refresh)
+    return compare(final_point(minifoca_trace(prob, method), method), minifoca_final_point(prob, method),
+                   "replayed loop vs minifoca.foca", TOL, f"{prob.name} {method.upper()} (train_* functions)")
+
+
 def all_rows() -> list[Row]:
     rows = [r for case in CASES for r in trajectory_rows(*case)]
+    rows += own_loop_rows(3, "foca") + own_loop_rows(1, "e2e")
     rows += [r for m in ("foca", "e2e") for r in toy_rows(m)]
     if cupy_available():
         rows += [r for case in CASES for r in trajectory_rows(*case, other="cupy")]

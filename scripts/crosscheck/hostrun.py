@@ -34,7 +34,8 @@ class HostRun(Run):
         self.rank, self.world, self.num_classes = 0, 1, prob.data.n_classes
         self.theta, self.step, self.pos, self.records, self.results = None, 0, (1, 0), [], {}
         self._modules, self.opt, self._opt_state, self.seconds = {}, None, None, 0.0
-        self._tic, self.gens = time.perf_counter(), {"weak": None, "shake": None}
+        self._tic = time.perf_counter()
+        self.gens = {"weak": None, "shake": torch.Generator()}  # weak inits come from the host draws; no ShakeDrop in an MLP
         self.x, self.t = torch.from_numpy(prob.data.x_train), torch.from_numpy(prob.data.t_train)
         self.dr, self.phase, self.trace = dr, PHASES[method], Trace()
         self.keys = layer_keys(prob.new_model())  # minifoca name -> torch key

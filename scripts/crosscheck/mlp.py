@@ -17,6 +17,7 @@ import numpy as np
 from minifoca.backend import get_backend, to_device
 from minifoca.config import PRESETS as MINI_PRESETS
 from minifoca.data import Dataset, load
+from minifoca import foca as mini
 from minifoca.foca import (EpochSampler, compute_classifier, compute_features, e2e_step, features,
                            foca_step, sample_minibatch)
 from minifoca.layers import softmax_ce_backward, softmax_ce_forward
@@ -197,3 +198,35 @@ def toy_end_point(prob: Problem, method: str, backend: str = "numpy") -> Trace:
     return out
 
 
+
+
+# --- minifoca's own train_* functions land where the replayed loop lands ------------------------------
+def final_point(tr: Trace, method: str) -> Trace:
+    """Parameters, BN statistics and classifier after the last step of the last stage."""
+    phase = "E2E" if method == "e2e" else "FOCA stage 3"
+    last = max(k[2] for k in tr if k[0] == phase)
+    out = Trace()
+    for (ph, kind, i, name), a in tr.items():
+        if ph == phase and i == last and kind in ("parameters", "BN running statistics", "classifier"):
+            out[("final", kind, None, name)] = a
+    return out
+
+
+def minifoca_final_point(prob: Problem, method: str) -> Trace:
+    """minifoca.foca.train_foca, train_classifier and fine_tune (or init_classifier then train_e2e)
+    themselves, with the Generator the draws came from: they must end exactly where
+    minifoca_trace's replay of the same draws ends (their loops are what the other checks trust)."""
+    rng, model = prob.rng(method), prob.new_model()
+    data = on_device(prob.data, np, np.float64)
+    if method == "e2e":
+        theta = init_classifier(prob.widths[-1], data.n_classes, rng, std=prob.cfg.weak_init_std)
+        mini.train_e2e(model, theta, data, prob.cfg, rng)
+    else:
+        mini.train_foca(model, data, prob.cfg, rng)
+        theta = mini.train_classifier(model, data, prob.cfg, rng)
+        mini.fine_tune(model, theta, data, prob.cfg, rng)
+    out = Trace()
+    out.add("final", "parameters", None, **model.params)
+    out.add("final", "BN running statistics", None, **model.state)
+    out.add("final", "classifier", None, **theta)
+    return out
