@@ -212,7 +212,7 @@ def main(argv=None) -> int:
         size, classes = (64, 200) if cfg.dataset == "tinyimagenet" else (32, 100 if "100" in cfg.dataset else 10)
         n = cfg.n_f * (steps + 5) + 512
         cfg = dataclasses.replace(cfg, **runtime, **over, dataset=synthetic_npz(tmp, size, classes, n),
-                                  **({"n_f": 16, "n_c": min(cfg.n_c, 40), "weak_steps": 8} if args.tiny else {}))
+                                  **({"n_f": 16, "stage2_batch": 16, "n_c": min(cfg.n_c, 40), "weak_steps": 8} if args.tiny else {}))
         tic = time.perf_counter()
         try:
             res = engine_rate(cfg, steps) if kind == "engine" else reference_rate(cfg, steps, args.workers)
