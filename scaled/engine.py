@@ -104,7 +104,7 @@ class Run:
     def batches(self, batch: int):
         """One epoch of the epoch-wise shuffle, last incomplete batch dropped. Yields this rank's
         slice of each global batch, augmented, as a list of micro-batches [(x, t), ...]."""
-        x_all, y_all, n = self.data.x_train, self.data.y_train, len(self.data.y_train)
+        y_all, n = self.data.y_train, len(self.data.y_train)
         perm = torch.randperm(n, generator=self.gens["data"]).to(self.device)  # same on every rank
         lo, hi = self.rank * batch // self.world, (self.rank + 1) * batch // self.world
         tic, steps = time.perf_counter(), n // batch
@@ -112,9 +112,7 @@ class Run:
                    leave=False, disable=None if self.rank == 0 else True)
         for i in bar:
             idx = perm[i * batch:(i + 1) * batch][lo:hi]  # (B / world,)
-            p = draw_params(batch, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
-            x = self._prepare(apply_params(x_all[idx], {k: v[lo:hi] for k, v in p.items()}, self.aug,
-                                           self.data.mean, self.data.std))  # (B / world, C, H, W)
+            x = self._augmented(idx, batch, lo, hi)  # (B / world, C, H, W)
             m = self.cfg.micro_batches
             yield list(zip(x.chunk(m), y_all[idx].chunk(m)))
             bar.set_postfix(img_s=f"{(i + 1) * batch / (time.perf_counter() - tic):.0f}", refresh=False)
@@ -125,8 +123,15 @@ class Run:
         same draws on every rank (the whole batch, not a slice)."""
         x_all = self.data.x_train
         idx = torch.randint(len(x_all), (n_c,), generator=self.gens["data"]).to(self.device)  # (n_c,)
-        p = draw_params(n_c, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
-        return self._prepare(apply_params(x_all[idx], p, self.aug, self.data.mean, self.data.std)), self.data.y_train[idx]
+        return self._augmented(idx, n_c), self.data.y_train[idx]
+
+    def _augmented(self, idx, n: int, lo: int = 0, hi: int | None = None):
+        """Training images idx, augmented with the draws made for all n images of the global batch
+        and sliced [lo:hi]: every rank draws the same numbers and applies its own part."""
+        x_all = self.data.x_train
+        p = draw_params(n, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
+        p = {k: v[lo:hi] for k, v in p.items()}
+        return self._prepare(apply_params(x_all[idx], p, self.aug, self.data.mean, self.data.std))
 
     # --- modules, optimisers, precision -----------------------------------------------------------------
     def module(self, name: str):

@@ -16,7 +16,6 @@ and prints a short table last. Errors are final-epoch numbers; nothing is select
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import subprocess
@@ -29,7 +28,6 @@ import torch
 
 from minifoca.plots import pca_histograms
 from minifoca.runlog import read_jsonl
-from scaled.presets import get
 from scripts.gpu_bench import card, engine_rate, synthetic_npz
 
 OVERHEAD_S = 25  # per run: process start, data to the device, cudnn autotuning, final evaluation
