@@ -99,15 +99,23 @@ def _convert(raw: str, typ, key: str):
 
 def apply_overrides(cfg, args: list[str]):
     """Return a copy of dataclass `cfg` with `--key=value` args applied (types checked).
-    Raises ValueError naming the key for an unknown key, a missing '=' or a bad value."""
+    Raises ValueError naming the key for an unknown key, a missing '=' or a bad value.
+    A class may define MACROS = {option: {value: {field: value, ...}}}: such an option sets all
+    those fields where it stands, so a later --key=value still wins (scaled's --fidelity)."""
     hints = {k: v for k, v in typing.get_type_hints(type(cfg)).items()
              if typing.get_origin(v) is not typing.ClassVar}
+    macros = getattr(type(cfg), "MACROS", {})
     changes = {}
     for arg in args:
         if not arg.startswith("--") or "=" not in arg:
             raise ValueError(f"expected --key=value, got {arg!r}")
         key, raw = arg[2:].split("=", 1)
         key = key.replace("-", "_")
+        if key in macros:
+            if raw not in macros[key]:
+                raise ValueError(f"--{key}={raw!r}: choose one of {', '.join(macros[key])}")
+            changes.update(macros[key][raw])
+            continue
         if key not in hints:
             close = [k for k in hints if k.split("_")[0] == key.split("_")[0]]
             raise ValueError(f"unknown option --{key}" + (f" (did you mean {', '.join(close)}?)" if close else "")

@@ -6,15 +6,19 @@
     xe = normalize(ds.x_test[:500], ds.mean, ds.std)                          # evaluation: no augmentation
 
 The operations, in the order of docs/FOCA.md, each with its own draw per sample:
-zero-pad `pad` px and crop back to H x W at a random offset; horizontal flip with probability 1/2;
-normalise with the training split's mean and std; cutout, a `cutout` x `cutout` square filled with 0
-whose centre is anywhere in the image and which is clipped at the border (DeVries & Taylor, 2017);
-random erasing with probability erase_p, area 2-40% of the image and aspect 0.3-3.33 drawn
-log-uniformly, up to 10 tries for a rectangle that fits, else nothing (torchvision's RandomErasing).
+zero-pad `pad` px and crop back to H x W at a random offset (0..2P, or 0..2P-1 as the authors'
+code draws it: `crop_offsets`); horizontal flip with probability 1/2; normalise with the training
+split's mean and std; cutout, a `cutout` x `cutout` square filled with 0 whose centre is anywhere in
+the image and which is clipped at the border (DeVries & Taylor, 2017); random erasing with
+probability erase_p and area 2-40% of the image, either torchvision's RandomErasing (aspect
+0.3-3.33 log-uniform, up to 10 tries for a rectangle that fits, else nothing) or the authors' (one
+try, aspect uniform in [0.3, 1/0.3]): `erase_draw`.
 
 `draw_params` makes all the draws as a dict of tensors and `apply_params` uses them, so the
 per-image `reference_one` (plain slicing, the readable specification) can be handed the very same
-draws in a test. Crop and flip are one gather on the uint8 images; cutout and erasing are masks.
+draws in a test. Every draw starts as U[0, 1) numbers asked for by name (`uniform(name, shape)`),
+so a cross-check can hand in another program's draws (scripts/crosscheck/authors.py).
+Crop and flip are one gather on the uint8 images; cutout and erasing are masks.
 """
 from __future__ import annotations
 
@@ -35,6 +39,11 @@ class AugmentConfig:
     erase_area: tuple[float, float] = (0.02, 0.4)  # erased fraction of the image area, uniform
     erase_aspect: tuple[float, float] = (0.3, 3.33)  # height / width, log-uniform as in torchvision
     erase_tries: int = 10  # draws of (area, aspect) until the rectangle fits; none fits -> no erasing
+    # "torchvision": up to erase_tries draws, aspect log-uniform in erase_aspect; "authors": the FOCA
+    # code's single try with the aspect uniform in [0.3, 1/0.3] (then erase_tries is not used).
+    erase_draw: str = "torchvision"
+    # "0..2P": every crop position; "0..2P-1": the authors' np.random.randint(0, 2P), never the last row/column.
+    crop_offsets: str = "0..2P"
     # "zero": 0 after normalisation (the mean colour, as cutout; Zhong et al.'s CIFAR code writes the
     # raw channel means, also near 0); "random": N(0, 1) per pixel, the paper's random-value mode.
     erase_fill: str = "zero"
@@ -58,35 +67,59 @@ def normalize(x, mean, std):
     return x.to(torch.float32, copy=True).div_(255.0).sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
 
 
-def draw_params(n: int, size: tuple[int, int], gen: torch.Generator, cfg: AugmentConfig,
-                channels: int = 3) -> dict:
-    """All random draws for n images of size (H, W), made on gen's device. Keys, each (N,) int64
-    unless said: dy, dx crop offsets in [0, 2*pad]; flip (N,) bool; cy, cx cutout centres;
-    ey, ex, eh, ew erased rectangle (eh = ew = 0: none); noise (N, C, H, W) for erase_fill "random"."""
+ERASE_DRAWS, CROP_OFFSETS = ("torchvision", "authors"), ("0..2P", "0..2P-1")
+AUTHORS_ASPECT = (0.3, 1 / 0.3)  # the authors' code: random.uniform(0.3, 1 / 0.3)
+
+
+def _index(u, k: int):
+    """U[0, 1) -> uniform {0..k-1}, in float64 so that k * u never rounds up to k."""
+    return (u.double() * k).floor().long().clamp(0, k - 1)
+
+
+def draw_params(n: int, size: tuple[int, int], gen: torch.Generator | None, cfg: AugmentConfig,
+                channels: int = 3, uniform=None) -> dict:
+    """All random draws for n images of size (H, W). Keys, each (N,) int64 unless said: dy, dx crop
+    offsets; flip (N,) bool; cy, cx cutout centres; ey, ex, eh, ew erased rectangle (eh = ew = 0:
+    none); noise (N, C, H, W) for erase_fill "random".
+
+    uniform(name, shape) -> U[0, 1) tensor: where the numbers come from; None draws them from gen
+    (on its device). The names, in the order asked: "crop" (2, N), "flip" (N,), "cutout" (2, N),
+    then with erasing "erase" (4, N, T) (area, aspect, top, left for T tries) and "erase_on" (N,)."""
+    if cfg.erase_draw not in ERASE_DRAWS or cfg.crop_offsets not in CROP_OFFSETS:
+        raise ValueError(f"erase_draw={cfg.erase_draw!r} / crop_offsets={cfg.crop_offsets!r}: choose "
+                         f"{' or '.join(ERASE_DRAWS)} / {' or '.join(CROP_OFFSETS)}")
     H, W = size
-    dev = gen.device
-    ri = lambda hi: torch.randint(0, hi, (n,), generator=gen, device=dev)  # noqa: E731  uniform {0..hi-1}
-    p = {"dy": ri(2 * cfg.pad + 1), "dx": ri(2 * cfg.pad + 1),
-         "flip": torch.rand(n, generator=gen, device=dev) < (0.5 if cfg.flip else 0.0),
-         "cy": ri(H), "cx": ri(W)}
-    zeros = torch.zeros(n, dtype=torch.int64, device=dev)
+    dev = gen.device if gen is not None else None
+    if uniform is None:
+        uniform = lambda name, shape: torch.rand(shape, generator=gen, device=dev)  # noqa: E731
+    crop, flip, cut = uniform("crop", (2, n)), uniform("flip", (n,)), uniform("cutout", (2, n))
+    offsets = max(1, 2 * cfg.pad + (cfg.crop_offsets == "0..2P"))  # how many positions the crop may take
+    p = {"dy": _index(crop[0], offsets), "dx": _index(crop[1], offsets),
+         "flip": flip < (0.5 if cfg.flip else 0.0), "cy": _index(cut[0], H), "cx": _index(cut[1], W)}
+    zeros = torch.zeros(n, dtype=torch.int64, device=flip.device)
     p.update(ey=zeros, ex=zeros, eh=zeros, ew=zeros)
     if cfg.erase:
+        authors = cfg.erase_draw == "authors"
         lo, hi = cfg.erase_area
-        log_a, log_b = math.log(cfg.erase_aspect[0]), math.log(cfg.erase_aspect[1])
-        u = torch.rand(4, n, cfg.erase_tries, generator=gen, device=dev)  # (4, N, T)
+        u = uniform("erase", (4, n, 1 if authors else cfg.erase_tries)).double()  # (4, N, T)
         target = H * W * (lo + (hi - lo) * u[0])  # (N, T) erased area in pixels
-        aspect = torch.exp(log_a + (log_b - log_a) * u[1])  # (N, T)
-        h = torch.round(torch.sqrt(target * aspect)).long()  # (N, T)
+        if authors:
+            aspect = AUTHORS_ASPECT[0] + (AUTHORS_ASPECT[1] - AUTHORS_ASPECT[0]) * u[1]  # (N, 1) uniform
+        else:
+            log_a, log_b = math.log(cfg.erase_aspect[0]), math.log(cfg.erase_aspect[1])
+            aspect = torch.exp(log_a + (log_b - log_a) * u[1])  # (N, T) log-uniform
+        h = torch.round(torch.sqrt(target * aspect)).long()  # (N, T) half to even, as Python's round
         w = torch.round(torch.sqrt(target / aspect)).long()
         fits = (h < H) & (w < W)  # (N, T)
         first = fits.int().argmax(dim=1, keepdim=True)  # (N, 1) first try that fits (0 if none)
         h, w = h.gather(1, first)[:, 0], w.gather(1, first)[:, 0]  # (N,)
-        on = fits.any(dim=1) & (torch.rand(n, generator=gen, device=dev) < cfg.erase_p)  # (N,)
-        ey = (u[2, :, 0] * (H - h + 1)).long().clamp_max(H - h)  # (N,) uniform top row in [0, H - h]
-        ex = (u[3, :, 0] * (W - w + 1)).long().clamp_max(W - w)
+        on = fits.any(dim=1) & (uniform("erase_on", (n,)) < cfg.erase_p)  # (N,)
+        ey = (u[2, :, 0] * (H - h + 1)).floor().long().clamp_max(H - h)  # (N,) uniform top row in [0, H - h]
+        ex = (u[3, :, 0] * (W - w + 1)).floor().long().clamp_max(W - w)
         p.update(ey=ey * on, ex=ex * on, eh=h * on, ew=w * on)
         if cfg.erase_fill == "random":
+            if gen is None:
+                raise ValueError("erase_fill='random' draws normal noise: pass a generator")
             p["noise"] = torch.randn(n, channels, H, W, generator=gen, device=dev)
         elif cfg.erase_fill != "zero":
             raise ValueError(f"erase_fill={cfg.erase_fill!r}: choose zero or random")

@@ -59,7 +59,7 @@ class Splits:
     y_val: torch.Tensor | None  # (V,)
     x_test: torch.Tensor  # (T, C, H, W) uint8
     y_test: torch.Tensor  # (T,)
-    mean: torch.Tensor  # (C,) float32, per-channel mean of x_train / 255
+    mean: torch.Tensor  # (C,) float32, per-channel mean of x_train / 255 (channel_stats)
     std: torch.Tensor  # (C,) float32, per-channel std of x_train / 255
     num_classes: int
     image_size: int  # H = W
@@ -197,14 +197,24 @@ def _shared_cifar10(root: Path) -> Path:
 
 
 # --- the one entry point ---------------------------------------------------------------------------
-def _channel_stats(x: np.ndarray) -> tuple:
-    """Per-channel mean and std of uint8 (N, C, H, W) in [0, 1] units, in chunks (no float copy)."""
-    s = np.zeros(x.shape[1]); s2 = np.zeros(x.shape[1])  # noqa: E702
-    for i in range(0, len(x), 4096):
-        c = x[i:i + 4096].astype(np.float64) / 255.0  # (n, C, H, W)
-        s += c.sum(axis=(0, 2, 3)); s2 += (c * c).sum(axis=(0, 2, 3))  # noqa: E702
-    m = x.shape[0] * x.shape[2] * x.shape[3]
-    return s / m, np.sqrt(np.maximum(s2 / m - (s / m) ** 2, 0.0))
+def channel_stats(x: torch.Tensor, pad: int = 0, unbiased: bool = False) -> tuple:
+    """Per-channel mean and std of uint8 (N, C, H, W) in [0, 1] units, as float32 (C,) tensors,
+    summed in float64 in chunks (no float copy of the dataset).
+
+    pad > 0 counts a zero border of `pad` px per side as pixels, and unbiased divides by m - 1:
+    together the authors' statistics, which their code takes with torch.mean / torch.std over the
+    zero-padded (H + 2P) x (W + 2P) training images (`norm_stats="padded"`)."""
+    N, C, H, W = x.shape
+    s = torch.zeros(C, dtype=torch.float64, device=x.device)
+    s2 = torch.zeros_like(s)
+    for i in range(0, N, 4096):
+        c = x[i:i + 4096].double() / 255.0  # (n, C, H, W)
+        s += c.sum(dim=(0, 2, 3))
+        s2 += (c * c).sum(dim=(0, 2, 3))
+    m = N * (H + 2 * pad) * (W + 2 * pad)  # pixels per channel, the zero border included
+    mean = s / m
+    var = (s2 - m * mean * mean).clamp_min(0.0) / (m - 1 if unbiased else m)
+    return mean.float(), var.sqrt().float()
 
 
 def _val_indices(y: np.ndarray, val_size: int, per_class: bool) -> np.ndarray:
@@ -267,8 +277,9 @@ def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", 
         where = (f"last {hold.sum() // k} images of each class" if per_class
                  else f"train[:{len(y_tr)}] / train[{len(y_tr)}:]")
         protocol = f"val: {where} ({hold.sum():,} images); {test}"
-    mean, std = _channel_stats(x_tr)
     dev = torch.device(device)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
-    return Splits(name, t(x_tr), t(y_tr), None if x_va is None else t(x_va), None if y_va is None else t(y_va),
-                  t(x_te), t(y_te), t(mean).float(), t(std).float(), k, x_tr.shape[-1], protocol)
+    x_tr = t(x_tr)
+    mean, std = channel_stats(x_tr)
+    return Splits(name, x_tr, t(y_tr), None if x_va is None else t(x_va), None if y_va is None else t(y_va),
+                  t(x_te), t(y_te), mean, std, k, x_tr.shape[-1], protocol)

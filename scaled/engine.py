@@ -11,6 +11,7 @@ current weak classifier and the metrics so far, so `--resume` continues a killed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -26,7 +27,7 @@ from minifoca.metrics import feature_stats
 
 from . import dist
 from .augment import PRESETS as AUGMENT, apply_params, draw_params, normalize
-from .data import load_dataset
+from .data import channel_stats, load_dataset
 from .models import build_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -56,15 +57,14 @@ class Run:
         if cfg.n_f % (self.world * cfg.micro_batches) or cfg.stage2_batch % (self.world * cfg.micro_batches):
             raise ValueError(f"n_f={cfg.n_f} and stage2_batch={cfg.stage2_batch} must divide into "
                              f"{self.world} ranks x {cfg.micro_batches} micro-batches")
-        if cfg.augment not in AUGMENT:
-            raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
         self.dtype = torch.float64 if cfg.precision == "fp64" else torch.float32
         cuda = self.device.startswith("cuda")
         self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
         torch.backends.cudnn.benchmark = cuda
         self._load_data()
         torch.manual_seed(cfg.seed)  # the network's initial weights
-        self.net = build_model(cfg.model, self.num_classes, cfg.head, self.data.image_size, cfg.shakedrop)
+        self.net = build_model(cfg.model, self.num_classes, cfg.head, self.data.image_size, cfg.shakedrop,
+                               wrn_block=cfg.wrn_block, shakedrop_gate=cfg.shakedrop_gate)
         if self.world > 1 and cuda and cfg.sync_bn:  # (gloo on CPU has no SyncBatchNorm: BN per rank)
             self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         self.net.to(self.device, self.dtype, memory_format=self.memory_format)
@@ -83,6 +83,11 @@ class Run:
         cfg = self.cfg
         d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device=self.device,
                          download=cfg.download, val_size=cfg.val_size or None)
+        if cfg.augment not in AUGMENT:
+            raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
+        self.aug = dataclasses.replace(AUGMENT[cfg.augment], crop_offsets=cfg.crop_offsets, erase_draw=cfg.erase_draw)
+        if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/FOCA.md)
+            d.mean, d.std = channel_stats(d.x_train, pad=self.aug.pad, unbiased=True)
         if cfg.train_subset:
             d.x_train, d.y_train = d.x_train[:cfg.train_subset], d.y_train[:cfg.train_subset]
         if cfg.eval_subset:
@@ -96,42 +101,52 @@ class Run:
         if len(d.y_train) < max(cfg.n_f, cfg.stage2_batch):
             raise ValueError(f"{len(d.y_train)} training images are fewer than one batch (n_f={cfg.n_f}, "
                              f"stage2_batch={cfg.stage2_batch}); raise train_subset or lower the batch")
-        self.data, self.num_classes, self.aug = d, d.num_classes, AUGMENT[cfg.augment]
+        self.data, self.num_classes = d, d.num_classes
 
     def _prepare(self, x):
         return x.to(self.dtype).contiguous(memory_format=self.memory_format)
 
     def batches(self, batch: int):
-        """One epoch of the epoch-wise shuffle, last incomplete batch dropped. Yields this rank's
-        slice of each global batch, augmented, as a list of micro-batches [(x, t), ...]."""
+        """One epoch of the epoch-wise shuffle; its last partial batch kept or dropped (cfg.last_batch).
+        Yields this rank's slice of each global batch, augmented, as a list of micro-batches [(x, t), ...]."""
         y_all, n = self.data.y_train, len(self.data.y_train)
-        perm = torch.randperm(n, generator=self.gens["data"]).to(self.device)  # same on every rank
-        lo, hi = self.rank * batch // self.world, (self.rank + 1) * batch // self.world
-        tic, steps = time.perf_counter(), n // batch
+        perm = self._order(n).to(self.device)  # same on every rank
+        keep = self.cfg.last_batch == "keep"
+        tic, steps = time.perf_counter(), -(-n // batch) if keep else n // batch
         bar = tqdm(range(steps), desc=f"stage {self.pos[0]} epoch {self.pos[1] + 1}", unit="batch",
                    leave=False, disable=None if self.rank == 0 else True)
         for i in bar:
-            idx = perm[i * batch:(i + 1) * batch][lo:hi]  # (B / world,)
-            x = self._augmented(idx, batch, lo, hi)  # (B / world, C, H, W)
+            g = perm[i * batch:(i + 1) * batch]  # (B,) the global batch; shorter only as a kept last one
+            lo, hi = self.rank * len(g) // self.world, (self.rank + 1) * len(g) // self.world
+            idx = g[lo:hi]  # (B / world,)
+            x = self._augmented(idx, len(g), lo, hi)  # (B / world, C, H, W)
             m = self.cfg.micro_batches
             yield list(zip(x.chunk(m), y_all[idx].chunk(m)))
-            bar.set_postfix(img_s=f"{(i + 1) * batch / (time.perf_counter() - tic):.0f}", refresh=False)
-        self._epoch_images = steps * batch
+            bar.set_postfix(img_s=f"{min(n, (i + 1) * batch) / (time.perf_counter() - tic):.0f}", refresh=False)
+        self._epoch_images = n if keep else steps * batch
 
     def sample_weak_batch(self, n_c: int):
         """SampleMinibatch(d, n_c): uniform WITH replacement, augmented like training data; the
         same draws on every rank (the whole batch, not a slice)."""
-        x_all = self.data.x_train
-        idx = torch.randint(len(x_all), (n_c,), generator=self.gens["data"]).to(self.device)  # (n_c,)
+        idx = self._weak_indices(n_c).to(self.device)  # (n_c,)
         return self._augmented(idx, n_c), self.data.y_train[idx]
+
+    # The run's random draws, one method each, so that a cross-check can replay another program's.
+    def _order(self, n: int):
+        return torch.randperm(n, generator=self.gens["data"])  # (n,) this epoch's order
+
+    def _weak_indices(self, n_c: int):
+        return torch.randint(len(self.data.y_train), (n_c,), generator=self.gens["data"])  # (n_c,)
+
+    def _augment_draws(self, n: int) -> dict:
+        x_all = self.data.x_train
+        return draw_params(n, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
 
     def _augmented(self, idx, n: int, lo: int = 0, hi: int | None = None):
         """Training images idx, augmented with the draws made for all n images of the global batch
         and sliced [lo:hi]: every rank draws the same numbers and applies its own part."""
-        x_all = self.data.x_train
-        p = draw_params(n, x_all.shape[2:], self.gens["aug"], self.aug, x_all.shape[1])
-        p = {k: v[lo:hi] for k, v in p.items()}
-        return self._prepare(apply_params(x_all[idx], p, self.aug, self.data.mean, self.data.std))
+        p = {k: v[lo:hi] for k, v in self._augment_draws(n).items()}
+        return self._prepare(apply_params(self.data.x_train[idx], p, self.aug, self.data.mean, self.data.std))
 
     # --- modules, optimisers, precision -----------------------------------------------------------------
     def module(self, name: str):
@@ -206,7 +221,10 @@ class Run:
             raise NonFiniteLoss(f"stage {self.pos[0]}: loss is {float(vals[bad[0]])} at step {step} "
                                 f"(epoch {self.pos[1] + 1}); lower the learning rate or check the data")
 
-    def end_epoch(self, stage: int, epoch: int, n: int, val_error, by: str = "own classifier", every=None):
+    def end_epoch(self, stage: int, epoch: int, n: int, classifier, by: str = "own classifier", every=None):
+        """Closes an epoch: the record (loss, lr, time, and every eval_every epochs the error of
+        `classifier` on val, or on test when the run has no validation split: logged for the learning
+        curve, never used to choose anything), the checkpoint, the log line."""
         self._check_finite()
         loss = dist.all_reduce_sum(torch.stack(self._losses).sum().float()) / (self.world * len(self._losses))
         if self.device.startswith("cuda"):
@@ -215,8 +233,9 @@ class Run:
         lr = self.opt.param_groups[0]["lr"]
         rec = {"stage": stage, "epoch": epoch + 1, "step": self.step, "lr": lr, "train_loss": float(loss),
                "train_seconds": round(train_s, 3), "images_per_s": round(self._epoch_images / train_s, 1)}
-        if (epoch + 1) % (every or self.cfg.eval_every) == 0 or epoch + 1 == n:
-            rec["val_error"], rec["val_error_by"] = val_error(), by
+        if classifier is not None and ((epoch + 1) % (every or self.cfg.eval_every) == 0 or epoch + 1 == n):
+            split = "val" if self.data.x_val is not None else "test"
+            rec[f"{split}_error"], rec[f"{split}_error_by"] = self.evaluate(classifier, split), by
         self._losses = []
         self.records.append(rec)
         self.pos = (stage, epoch + 1)
@@ -277,9 +296,10 @@ class Run:
         return float((logits.argmax(1) != y).float().mean())
 
     def report(self, prefix: str = "") -> dict:
-        """Final-epoch errors of net.classifier (never selected on test), and test-feature statistics."""
-        out = {f"{prefix}val_error": self.evaluate(self.net.classifier, "val"),
-               f"{prefix}test_error": self.evaluate(self.net.classifier, "test")}
+        """Final-epoch errors of net.classifier (never selected on test), and test-feature statistics.
+        val_error is None when the run has no validation split (val_size=0, the authors' protocol)."""
+        val = None if self.data.x_val is None else self.evaluate(self.net.classifier, "val")
+        out = {f"{prefix}val_error": val, f"{prefix}test_error": self.evaluate(self.net.classifier, "test")}
         if not prefix:
             f, y = self.features("test")
             out.update(feature_stats(f.double().cpu().numpy(), y.cpu().numpy()))

@@ -94,8 +94,8 @@ def e2e_step(model, batches, opt, autocast=contextlib.nullcontext):
 
 # --- stages ----------------------------------------------------------------------------------------
 def train_foca(run) -> None:
-    """Stage 1, Algorithm 1. The stage-1 validation error uses the current weak classifier, as the
-    authors' code reports it (the log says so)."""
+    """Stage 1, Algorithm 1. The stage-1 validation (or, without a val split, test) error uses the
+    current weak classifier, as the authors' code reports it (the log says so)."""
     cfg, net = run.cfg, run.net
     opt, phi = run.optimizer(1), run.module("phi")
     for epoch in run.epochs(1, cfg.epochs):
@@ -109,7 +109,7 @@ def train_foca(run) -> None:
                                                run.gens["weak"])  # theta <- ComputeClassifier(f, t)
                 dist.broadcast_(run.theta["W"], run.theta["b"])  # one classifier on every rank
             run.track(foca_step(phi, run.theta, batches, opt, run.autocast))  # phi <- phi - eta dL_dphi
-        run.end_epoch(1, epoch, cfg.epochs, lambda: run.evaluate(run.theta, "val"), by="weak classifier")
+        run.end_epoch(1, epoch, cfg.epochs, run.theta, by="weak classifier")
 
 
 def train_e2e(run, stage: int = 1) -> None:
@@ -122,7 +122,7 @@ def train_e2e(run, stage: int = 1) -> None:
         run.set_lr(opt, lr_at(epoch, lr, schedule, epochs, cfg.milestones, cfg.lr_gamma))
         for batches in run.batches(cfg.n_f):
             run.track(e2e_step(model, batches, opt, run.autocast))
-        run.end_epoch(stage, epoch, epochs, lambda: run.evaluate(run.net.classifier, "val"))
+        run.end_epoch(stage, epoch, epochs, run.net.classifier)
 
 
 def train_classifier(run) -> None:
@@ -144,7 +144,7 @@ def train_classifier(run) -> None:
                 feats = [(_up(compute_features(net, x)), t) for x, t in batches]
             net.train()
             run.track(_accumulate(clf, feats, F.cross_entropy, opt))
-        run.end_epoch(2, epoch, cfg.stage2_epochs, lambda: run.evaluate(net.classifier, "val"), every=1)
+        run.end_epoch(2, epoch, cfg.stage2_epochs, net.classifier, every=1)
 
 
 def fine_tune(run) -> None:

@@ -221,7 +221,8 @@ def projected_seconds(cfg: dict, dev: str, measured: dict) -> tuple[float | None
         key = (cfg.get("model"), _image_size(cfg.get("dataset", "")), cfg.get("precision"), dev, kind)
         if key not in measured:
             return None, f"no {kind} images/s measured for {key[0]} at {key[1]}px {key[2]} on {dev}"
-        total += epochs * (n // batch * batch) / measured[key][0]
+        images = n if cfg.get("last_batch", "drop") == "keep" else n // batch * batch  # images per epoch
+        total += epochs * images / measured[key][0]
         srcs.add(measured[key][1])
     return total, "projected from images/s measured in " + ", ".join(sorted(srcs))
 

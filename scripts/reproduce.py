@@ -148,7 +148,8 @@ def check_data(runs: list[dict]) -> list[str]:
                 raise
             raise Stop(f"downloading {cfg.dataset} failed ({type(e).__name__}: {e}); without internet fetch "
                        f"{URLS.get(cfg.dataset, 'it')} by hand and rerun without --download") from None
-        notes.append(f"{cfg.dataset}: {len(d.y_train):,} training images ({cfg.val_size:,} held out for val), "
+        split = f"{cfg.val_size:,} held out for val" if cfg.val_size else "all used for training, as the authors did"
+        notes.append(f"{cfg.dataset}: {len(d.y_train):,} training images ({split}), "
                      f"{d.protocol.split('; ')[-1]}")
         if "test1k" in d.protocol:
             notes.append("  (the paper's numbers use all 10,000 test images: put cifar-10-batches-py/ in the data "

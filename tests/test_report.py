@@ -105,8 +105,9 @@ def test_report_mean_std_missing_and_time_projection(tmp_path):
     assert "- wrn28-c10-e2e-matched: 0 of 3 seeds (missing s0, s1, s2); run `make cifar10`" in res["missing"]
     assert any(m.startswith("- table1-A s0: not finished (stage 1 epoch 37 done)") for m in res["missing"])
     # make cifar10 on the H100: FOCA and E2E measured (mean seconds x 3 seeds), E2E-matched projected
-    # from E2E's images/s without its first epoch: 600 epochs x (45,000 // 128 * 128) images / 2,000 per s.
-    hours = (3 * 36000 + 3 * 12000 + 3 * 600 * (45000 // 128 * 128) / 2000) / 3600
+    # from E2E's images/s without its first epoch: 600 epochs x 50,000 images (the paper presets train on
+    # all of them and keep the last partial batch) / 2,000 per s.
+    hours = (3 * 36000 + 3 * 12000 + 3 * 600 * 50000 / 2000) / 3600
     assert f"| make cifar10 | {hours:.1f} h (measured + projected) | not measured |" in text
     assert "| make cifar100 | not measured | 66.0 h (projected by gpu_bench) |" in text
     assert "- table1 on NVIDIA H100 80GB HBM3: no foca images/s measured" not in text  # wrn-28-10 FOCA was measured

@@ -32,6 +32,43 @@ def test_wrn_28_10_parameter_count():
     assert n_params(net.trunk) + n_params(net.head) + n_params(net.classifier) == 36_479_194
 
 
+@pytest.mark.parametrize("variant", ["authors", "zagoruyko"])
+def test_wrn_downsampling_block_variants(variant):
+    """authors: stride on the 2nd conv, projection of the raw input; zagoruyko: stride on the 1st
+    conv, projection of relu(bn1(x)). Written out with F.conv2d on the block's own weights."""
+    from scaled.models.wrn import PreActBlock
+
+    torch.manual_seed(0)
+    blk = PreActBlock(4, 8, stride=2, block=variant).double()
+    x = torch.randn(3, 4, 8, 8, dtype=torch.float64)  # (N, C_in, H, W)
+    a = F.relu(blk.bn1(x))
+    s1, s2 = (1, 2) if variant == "authors" else (2, 1)
+    r = F.conv2d(F.relu(blk.bn2(F.conv2d(a, blk.conv1.weight, stride=s1, padding=1))), blk.conv2.weight,
+                 stride=s2, padding=1)  # (N, 8, 4, 4)
+    short = F.conv2d(x if variant == "authors" else a, blk.shortcut.weight, stride=2)
+    torch.testing.assert_close(blk(x), r + short, rtol=1e-12, atol=1e-12)
+    assert blk.conv1.stride == (s1, s1) and blk.conv2.stride == (s2, s2)
+    with pytest.raises(ValueError, match="wrn_block"):
+        PreActBlock(4, 8, 2, block="resnet")
+
+
+def test_wrn_28_10_authors_block_costs_more_multiply_adds():
+    """The authors' block runs a downsampling block's first conv at full resolution: 5.95 vs 5.24
+    GMAC per 32x32 image for WRN-28-10 (forward, convolutions and matmuls), same parameters."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    gmac, params = {}, {}
+    for variant in ("authors", "zagoruyko"):
+        with torch.device("meta"):
+            net = build_model("wrn-28-10", 10, wrn_block=variant)
+            with FlopCounterMode(display=False) as counter:
+                net.eval()(torch.empty(1, 3, 32, 32))
+        gmac[variant] = counter.get_total_flops() / 2e9
+        params[variant] = n_params(net)
+    assert params["authors"] == params["zagoruyko"]
+    assert gmac["authors"] == pytest.approx(5.95, abs=0.01) and gmac["zagoruyko"] == pytest.approx(5.24, abs=0.01), gmac
+
+
 def test_pyramidnet_272_200_parameter_count():
     with torch.device("meta"):
         net = build_model("pyramidnet-272-200", 10, head="C", shakedrop=True)
@@ -77,7 +114,7 @@ def test_shakedrop_forward_and_backward_follow_the_formula():
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(64, 3, 4, 4, dtype=torch.float64, generator=gen, requires_grad=True)  # (N, C, H, W)
     dout = torch.randn(64, 3, 4, 4, dtype=torch.float64, generator=gen)
-    d = draw_shakedrop(64, 0.6, "cpu", torch.float64, gen)
+    d = draw_shakedrop(64, 0.6, "cpu", torch.float64, gen, gate="sample")
     b, alpha, beta = (d[k].double().view(-1, 1, 1, 1) for k in ("b", "alpha", "beta"))
     assert 0 < d["b"].sum() < 64, "want both open and closed gates in the batch"
     out = sd.ShakeDropFunction.apply(x, d["fwd_scale"], d["bwd_scale"])
@@ -92,12 +129,27 @@ def test_shakedrop_forward_and_backward_follow_the_formula():
 
 def test_shakedrop_draws_per_sample_with_the_right_distribution():
     gen = torch.Generator().manual_seed(2)
-    d = draw_shakedrop(200_000, 0.7, "cpu", torch.float32, gen)
+    d = draw_shakedrop(200_000, 0.7, "cpu", torch.float32, gen, gate="sample")
     assert abs(d["b"].mean().item() - 0.7) < 0.005
     assert d["alpha"].min() >= -1 and d["alpha"].max() <= 1 and abs(d["alpha"].mean().item()) < 0.01
     assert d["beta"].min() >= 0 and d["beta"].max() <= 1 and abs(d["beta"].mean().item() - 0.5) < 0.01
     # E[b + alpha - b*alpha] = p: what eval mode multiplies by.
     assert abs(d["fwd_scale"].mean().item() - 0.7) < 0.005
+
+
+def test_shakedrop_batch_gate_is_one_draw_per_batch_with_probability_p():
+    """The authors' gate: every sample of a batch shares b; over many batches P(b = 1) = p."""
+    gen = torch.Generator().manual_seed(6)
+    gates = []
+    for _ in range(4000):
+        d = draw_shakedrop(8, 0.7, "cpu", torch.float32, gen, gate="batch")
+        assert d["b"].min() == d["b"].max(), "one gate per mini-batch"
+        closed = d["b"] == 0
+        assert torch.equal(d["fwd_scale"][closed], d["alpha"][closed])  # alpha still per sample
+        gates.append(d["b"][0].item())
+    assert abs(sum(gates) / len(gates) - 0.7) < 4 * (0.7 * 0.3 / 4000) ** 0.5
+    with pytest.raises(ValueError, match="shakedrop_gate"):
+        sd.ShakeDrop(0.5, gate="image")
 
 
 def test_shakedrop_module_train_uses_its_generator_and_eval_scales_by_p():

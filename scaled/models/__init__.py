@@ -31,10 +31,13 @@ __all__ = ["build_model", "MLPTrunk", "IdentityHead", "FeatureNet", "FeatureHead
 
 
 def build_model(name: str, num_classes: int, head: str = "D", image_size: int = 32,
-                shakedrop: bool = False, hidden: int = 128) -> FeatureNet:
+                shakedrop: bool = False, hidden: int = 128, wrn_block: str = "authors",
+                shakedrop_gate: str = "batch") -> FeatureNet:
     """A FeatureNet by name; raises ValueError with the accepted forms for an unknown name.
 
-    shakedrop: PyramidNet only (the "+ ShakeDrop" rows); hidden: the 2-LP width (128 in the paper).
+    shakedrop: PyramidNet only (the "+ ShakeDrop" rows); hidden: the 2-LP width (128 in the paper);
+    wrn_block: "authors" (the FOCA code's block, the default) or "zagoruyko" (wrn.py says how they
+    differ); shakedrop_gate: "batch" (the authors') or "sample" (shakedrop.py).
     """
     if name.lower().startswith("mlp-"):  # mlp-<D_in>-<H>-...-<D>: minifoca's MLP (head ignored)
         widths = [int(w) for w in name.split("-")[1:]]
@@ -49,8 +52,8 @@ def build_model(name: str, num_classes: int, head: str = "D", image_size: int = 
     if family == "wrn":
         if shakedrop:
             raise ValueError("shakedrop=True is for PyramidNet; WRN has no ShakeDrop variant here")
-        trunk = WideResNet(depth, third)
+        trunk = WideResNet(depth, third, wrn_block)
     else:
-        trunk = PyramidNet(depth, third, shakedrop=shakedrop)
+        trunk = PyramidNet(depth, third, shakedrop=shakedrop, gate=shakedrop_gate)
     spatial = (image_size // 4) ** 2
     return FeatureNet(trunk, FeatureHead(head, trunk.out_channels, spatial, hidden), num_classes)

@@ -9,7 +9,8 @@ This is the authors' CIFAR network (their `PyramidNet(bottleneck=True)`); Pyrami
 alpha = 200 has 26.2 M trunk parameters (26,200,464; the PyramidNet paper says 26.0 M).
 The closing BN-ReLU-pool is left to the head (head.py).
 With `shakedrop=True` block l's branch goes through ShakeDrop with survival probability
-p_l = 1 - (l / L) * 0.5 (shakedrop.py); the shortcut is added out of place on its output.
+p_l = 1 - (l / L) * 0.5 (shakedrop.py), its gate drawn per mini-batch (`gate="batch"`, the
+authors') or per sample; the shortcut is added out of place on its output.
 Conv weights are Kaiming-normal with fan_out (the authors' N(0, 2 / (k*k*C_out))).
 64x64 inputs (Tiny ImageNet) run through the same trunk and end in a 16x16 map (see wrn.py).
 """
@@ -25,7 +26,7 @@ from .wrn import init_conv_bn
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, c_in: int, width: int, stride: int, p_survive: float | None):
+    def __init__(self, c_in: int, width: int, stride: int, p_survive: float | None, gate: str = "batch"):
         super().__init__()
         c_out = width * self.expansion
         self.branch = nn.Sequential(
@@ -34,7 +35,7 @@ class Bottleneck(nn.Module):
             nn.Conv2d(width, width, 3, stride, 1, bias=False),
             nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
-        self.shakedrop = ShakeDrop(p_survive) if p_survive is not None else None
+        self.shakedrop = ShakeDrop(p_survive, gate) if p_survive is not None else None
         self.stride, self.pad_channels = stride, c_out - c_in
         if self.pad_channels < 0:
             raise ValueError(f"PyramidNet block narrows {c_in} -> {c_out} channels; alpha must be >= 0")
@@ -51,7 +52,8 @@ class Bottleneck(nn.Module):
 class PyramidNet(nn.Module):
     """x (N, 3, H, W) -> last feature map (N, 4 * (16 + alpha), H/4, W/4), not yet BN-ReLU'd."""
 
-    def __init__(self, depth: int, alpha: float, shakedrop: bool = False, p_last: float = 0.5):
+    def __init__(self, depth: int, alpha: float, shakedrop: bool = False, p_last: float = 0.5,
+                 gate: str = "batch"):
         super().__init__()
         if depth < 11 or (depth - 2) % 9:
             raise ValueError(f"bottleneck PyramidNet depth {depth}: must be 9n + 2 with n >= 1 (11, 20, ..., 272)")
@@ -63,7 +65,7 @@ class PyramidNet(nn.Module):
             w += alpha / num_blocks  # additive widening: the width grows by alpha over the whole net
             stride = 2 if l in (n + 1, 2 * n + 1) else 1
             p = survival_prob(l, num_blocks, p_last) if shakedrop else None
-            blocks.append(Bottleneck(c, int(round(w)), stride, p))
+            blocks.append(Bottleneck(c, int(round(w)), stride, p, gate))
             c = int(round(w)) * Bottleneck.expansion
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = c

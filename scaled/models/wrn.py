@@ -3,9 +3,17 @@
     conv3x3(3 -> 16) -> stage(16k, stride 1) -> stage(32k, stride 2) -> stage(64k, stride 2)
     each stage: n = (d - 4) / 6 blocks  BN-ReLU-conv3x3-BN-ReLU-conv3x3 + shortcut
 
-The shortcut is the identity, or a 1x1 conv of the pre-activated input where the width or the
-stride changes (as in the authors' code). The closing BN-ReLU of the original network is left to
-the head (head.py), because Table 1 varies it. WRN-28-10 (widths 16/160/320/640, 4 blocks per
+Two block variants (`block=`), which differ only where the width or the stride changes:
+
+    "authors"    the FOCA authors' code (DensoITLab/FOCA-v1), which the paper's numbers came from:
+                 the stride on the SECOND 3x3 conv, and the 1x1 projection shortcut applied to the
+                 RAW block input x. The first conv of a downsampling block then runs at the full
+                 resolution: WRN-28-10 costs 5.95 GMAC per 32x32 image instead of 5.24.
+    "zagoruyko"  the original WRN code: the stride on the first conv, and the projection applied
+                 to the pre-activated input relu(bn1(x)).
+
+Where the block keeps width and stride the shortcut is the identity on x in both. The closing
+BN-ReLU of the original network is left to the head (head.py), because Table 1 varies it. WRN-28-10 (widths 16/160/320/640, 4 blocks per
 stage) has 36.47 M trunk parameters; the full network with its 10-way classifier the well-known
 36.5 M. Conv weights are Kaiming-normal with fan_out (the authors' init); BN gamma 1, beta 0.
 
@@ -29,25 +37,34 @@ def init_conv_bn(net: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+BLOCKS = ("authors", "zagoruyko")
+
+
 class PreActBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int):
+    def __init__(self, c_in: int, c_out: int, stride: int, block: str = "authors"):
         super().__init__()
+        if block not in BLOCKS:
+            raise ValueError(f"wrn_block={block!r}: choose one of {', '.join(BLOCKS)}")
+        self.authors = block == "authors"
+        s1, s2 = (1, stride) if self.authors else (stride, 1)
         self.bn1, self.bn2 = nn.BatchNorm2d(c_in), nn.BatchNorm2d(c_out)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, s1, 1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, s2, 1, bias=False)
         self.shortcut = (nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False)
                          if stride != 1 or c_in != c_out else None)
 
     def forward(self, x):  # x (N, C_in, H, W)
-        a = torch.relu(self.bn1(x))  # pre-activation, shared with a projection shortcut
+        a = torch.relu(self.bn1(x))  # (N, C_in, H, W) pre-activation
         r = self.conv2(torch.relu(self.bn2(self.conv1(a))))  # (N, C_out, H/s, W/s)
-        return r + (x if self.shortcut is None else self.shortcut(a))
+        if self.shortcut is None:
+            return r + x
+        return r + self.shortcut(x if self.authors else a)  # the authors project the raw input
 
 
 class WideResNet(nn.Module):
     """x (N, 3, H, W) -> last feature map (N, 64k, H/4, W/4), not yet BN-ReLU'd."""
 
-    def __init__(self, depth: int, width: int):
+    def __init__(self, depth: int, width: int, block: str = "authors"):
         super().__init__()
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f"WRN depth {depth}: must be 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...)")
@@ -59,7 +76,7 @@ class WideResNet(nn.Module):
         blocks, c = [], widths[0]
         for stage, c_out in enumerate(widths[1:]):
             for i in range(n):
-                blocks.append(PreActBlock(c, c_out, 2 if stage > 0 and i == 0 else 1))
+                blocks.append(PreActBlock(c, c_out, 2 if stage > 0 and i == 0 else 1, block))
                 c = c_out
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = c

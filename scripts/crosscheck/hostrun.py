@@ -91,8 +91,8 @@ class HostRun(Run):
         self.count[stage] += 1
         super().track(loss)
 
-    def end_epoch(self, stage, epoch, n, val_error, by="own classifier", every=None):
-        super().end_epoch(stage, epoch, n, lambda: float("nan"), by, every)  # no validation split here
+    def end_epoch(self, stage, epoch, n, classifier, by="own classifier", every=None):
+        super().end_epoch(stage, epoch, n, None, by, every)  # no evaluation split here
 
 
 @contextlib.contextmanager
