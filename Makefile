@@ -17,7 +17,7 @@ LIGHT := $(VENV)/.stamp-light
 FULL := $(VENV)/.stamp-full
 endif
 
-.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data crosscheck mutate digits-claims clean
+.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data crosscheck crosscheck-authors bench-authors mutate digits-claims clean
 
 help:
 	@echo "make toy         teaching demos -> figures/ (light deps only, ~1-2 min on 2 CPU cores)"
@@ -26,7 +26,9 @@ help:
 	@echo "make bench       CPU benchmarks: bench-mini and bench-data (not tests; ~1 min)"
 	@echo "make bench-mini  minifoca (NumPy) vs the same computation in torch on the CPU"
 	@echo "make bench-data  batched device augmentation vs torchvision DataLoader, images/s (CPU, and GPU if present)"
-	@echo "make crosscheck  toy, minifoca and scaled compute the same numbers: the table (float64, ~10 s)"
+	@echo "make crosscheck  toy, minifoca, scaled and the authors' code compute the same numbers: the table (~15 s)"
+	@echo "make crosscheck-authors  only scaled vs the authors' code (FOCA_V1_DIR), their get_dataset included (~40 s)"
+	@echo "make bench-authors  their per-image loop vs our batched engine on the same tiny problem, CPU images/s"
 	@echo "make mutate      break one backward/optimiser line at a time; the tests must catch each (~2 min)"
 	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
@@ -68,6 +70,13 @@ bench-data: $(FULL)
 
 crosscheck: $(FULL)
 	$(PY) -m scripts.crosscheck $(ARGS)
+
+# The authors' code: FOCA_V1_DIR, default ../shared/ref/FOCA-v1 (a clone of DensoITLab/FOCA-v1).
+crosscheck-authors: $(FULL)
+	$(PY) -m scripts.crosscheck --authors --full $(ARGS)
+
+bench-authors: $(FULL)
+	$(PY) -m scripts.bench_authors $(ARGS)
 
 mutate: $(FULL)
 	$(PY) -m scripts.mutate $(ARGS)

@@ -293,7 +293,7 @@ class Run:
         f, y = self.features(split)
         with torch.no_grad():
             logits = classifier(f) if isinstance(classifier, nn.Module) else f @ classifier["W"].T + classifier["b"]
-        return float((logits.argmax(1) != y).float().mean())
+        return int((logits.argmax(1) != y).sum()) / len(y)  # exact: wrong / all
 
     def report(self, prefix: str = "") -> dict:
         """Final-epoch errors of net.classifier (never selected on test), and test-feature statistics.

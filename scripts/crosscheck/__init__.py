@@ -1,7 +1,8 @@
 """Cross-checks: toy, minifoca and scaled compute the same numbers on small float64 problems.
 
-    python -m scripts.crosscheck                  # the Markdown table; ~10 s on one CPU core
+    python -m scripts.crosscheck                  # the Markdown table; ~15 s on one CPU core
     python -m scripts.crosscheck --json out.json  # the rows as JSON too
+    python -m scripts.crosscheck --authors --full # only scaled vs the authors' code, their get_dataset too (~30 s)
 
 llm.c's recipe: tensor by tensor over a multi-step trajectory, not one point. Each check runs one
 small problem in two layers from identical initial weights and identical randomness, and compares,
@@ -22,6 +23,10 @@ differ), in the order minifoca.foca's train_* functions draw it, and handed to e
                 FOCA step recomputed by minifoca from torch's features and gradients
     trace.py    the records and their comparison
 
+    authors.py  scaled against the authors' own code (DensoITLab/FOCA-v1, $FOCA_V1_DIR) step by
+                step in authors' mode, tiny WRN and PyramidNet + ShakeDrop; authors_checks.py the
+                statistics, official defaults and schedule against it (skipped when it is absent)
+
 Layer pairs: minifoca vs scaled (digits MLP with BN, R = 1 and 3; the toy's network, which has no
 BN and a linear last layer, against its torch twin); minifoca vs toy (toy.methods.train_method
 with the toy's seeds lands where minifoca's loop lands); NumPy vs CuPy (1e-12, GPU only).
@@ -41,6 +46,7 @@ import torch
 
 from minifoca.backend import cupy_available, get_backend
 
+from .authors_checks import authors_rows
 from .conv import conv_rows
 from .hostrun import scaled_trace
 from .mlp import (digits_problem, end_point, final_point, minifoca_final_point, minifoca_trace,
@@ -85,7 +91,7 @@ def own_loop_rows(refresh: int, method: str) -> list[Row]:
                    "replayed loop vs minifoca.foca", TOL, f"{prob.name} {method.upper()} (train_* functions)")
 
 
-def all_rows() -> list[Row]:
+def all_rows(full: bool = False) -> list[Row]:
     rows = [r for case in CASES for r in trajectory_rows(*case)]
     rows += own_loop_rows(3, "foca") + own_loop_rows(1, "e2e")
     rows += [r for m in ("foca", "e2e") for r in toy_rows(m)]
@@ -95,7 +101,7 @@ def all_rows() -> list[Row]:
     else:
         rows.append(Row("minifoca and toy: every trajectory above", "NumPy vs CuPy", math.nan, TOL_BACKEND,
                         skipped="no CuPy with a CUDA GPU here"))
-    return rows + conv_rows()
+    return rows + conv_rows() + authors_rows(full)
 
 
 def table(rows: list[Row]) -> str:
@@ -110,12 +116,19 @@ def table(rows: list[Row]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="toy, minifoca and scaled compute the same numbers (float64)")
     p.add_argument("--json", default="", help="also write the rows to this file")
+    p.add_argument("--authors", action="store_true", help="only the rows against the authors' code")
+    p.add_argument("--full", action="store_true",
+                   help="also run the authors' get_dataset on the 50,000 shared CIFAR-10 images (~20 s, 2.5 GB)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # small tensors: extra threads only contend (tests/conftest.py)
-    print("crosscheck: minifoca vs scaled vs toy, float64 on the CPU (CuPy rows need a GPU); ~10 s. "
-          "Every row must say yes.", file=sys.stderr)
+    print("crosscheck: " + ("scaled vs the authors' code" if args.authors else "minifoca vs scaled vs toy, and "
+          "scaled vs the authors' code") + ", float64 on the CPU (CuPy rows need a GPU); ~15 s"
+          + (" + ~20 s for their get_dataset" if args.full else "") + ". Every row must say yes.", file=sys.stderr)
     tic = time.perf_counter()
-    rows = all_rows()
+    if args.authors:
+        rows = authors_rows(full=args.full)
+    else:
+        rows = all_rows(full=args.full)
     print(table(rows))
     bad = [r for r in rows if not r.ok]
     skipped = sum(bool(r.skipped) for r in rows)

@@ -40,10 +40,10 @@ class Row:
                 f"exceeds tolerance {self.tol:.0e}")
 
 
-def rel_diff(got, want) -> float:
-    """tests/checks.py's measure: max |got - want| / max(max |want|, max |got|); NaN counts as inf."""
+def rel_diff(got, want, scale: float = 0.0) -> float:
+    """tests/checks.py's measure: max |got - want| / max(max |want|, max |got|, scale); NaN counts as inf."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    scale = max(np.abs(want).max(initial=0.0), np.abs(got).max(initial=0.0), 1e-30)
+    scale = max(np.abs(want).max(initial=0.0), np.abs(got).max(initial=0.0), scale, 1e-30)
     d = float(np.abs(got - want).max(initial=0.0) / scale)
     return math.inf if math.isnan(d) else d
 
@@ -72,10 +72,19 @@ class Trace(dict):
             self.add(phase, "classifier", i, **theta)
 
 
-def compare(a: Trace, b: Trace, pair: str, tol: float, prefix: str) -> list[Row]:
-    """One row per (phase, kind) of a and b; a tensor only one side has fails its row."""
+def compare(a: Trace, b: Trace, pair: str, tol: float, prefix: str, per_step_scale: bool = False) -> list[Row]:
+    """One row per (phase, kind) of a and b; a tensor only one side has fails its row.
+    per_step_scale: each tensor relative to the largest value of its (phase, kind, iteration), so a
+    gradient that is zero in exact arithmetic (a BN bias whose shift the next BN removes: ~1e-18 on
+    both sides, pure round-off) is measured against the step's other gradients, not against itself."""
     names = pair.split(" vs ")
     rows: dict[str, Row] = {}
+    scale: dict = {}
+    if per_step_scale:
+        for t in (a, b):
+            for (phase, kind, i, _), v in t.items():
+                m = float(np.abs(np.asarray(v, np.float64)).max(initial=0.0))
+                scale[phase, kind, i] = max(scale.get((phase, kind, i), 0.0), m)
     for key in list(a) + [k for k in b if k not in a]:
         phase, kind, i, name = key
         where = f"{name} at iteration {i}" if i is not None else f"{name} at the end"
@@ -84,7 +93,7 @@ def compare(a: Trace, b: Trace, pair: str, tol: float, prefix: str) -> list[Row]
         elif a[key].shape != b[key].shape:
             d, where = math.inf, f"{where}: shape {a[key].shape} vs {b[key].shape}"
         else:
-            d = rel_diff(b[key], a[key])
+            d = rel_diff(b[key], a[key], scale.get((phase, kind, i), 0.0))
         check = f"{prefix}: {phase}: {kind}"
         row = rows.setdefault(check, Row(check, pair, -1.0, tol))
         if d > row.diff:
