@@ -143,8 +143,9 @@ def _same_state(g: torch.Generator, what: str) -> None:
 
 
 @contextlib.contextmanager
-def patched(ref, events: list):
+def patched(ref, events: list | None, dtype=torch.float64):
     """Their functions with the patches and recorders of the module docstring, for the duration.
+    events None: the two patches only, no recording, and .cuda() casts to `dtype` (the benchmark).
     events gets, in order: draws ("np.randint", "random", "uniform", "randint"), ("init", W) from
     init_weight, ("augment", n, [draws inside], output) from data_augment, ("shakedrop", record);
     run_theirs adds ("order", permutation) and renames the weak batch's augment "weak augment"."""
@@ -167,7 +168,8 @@ def patched(ref, events: list):
     def forward(ctx, x, training, p_drop, alpha_range):
         state = torch.get_rng_state()
         out = saved["fwd"](ctx, x, training, p_drop, alpha_range)
-        if training:  # read back the gate (and alpha) their forward drew
+        ctx.record = {"gate": None}
+        if training and events is not None:  # read back the gate (and alpha) their forward drew
             g = _replayed(state)
             gate = torch.zeros(1).bernoulli_(p_drop, generator=g)
             alpha = torch.zeros(x.shape[0]).uniform_(*alpha_range, generator=g) if gate.item() == 0 else None
@@ -179,14 +181,15 @@ def patched(ref, events: list):
     def backward(ctx, grad_output):
         state = torch.get_rng_state()
         grads = saved["bwd"](ctx, grad_output)
-        if ctx.record["gate"] == 0:  # read back the beta their backward drew
+        if ctx.record["gate"] == 0 and events is not None:  # read back the beta their backward drew
             g = _replayed(state)
             ctx.record["beta"] = torch.rand(grad_output.shape[0], generator=g)
             _same_state(g, "ShakeDrop backward")
         return grads
 
-    tr.np, tr.random, tr.init_weight, tr.data_augment = _Numpy(events), _Random(events), init_weight, data_augment
-    torch.Tensor.cuda = lambda self, *a, **k: self.double() if self.is_floating_point() else self  # patch 1
+    if events is not None:
+        tr.np, tr.random, tr.init_weight, tr.data_augment = _Numpy(events), _Random(events), init_weight, data_augment
+    torch.Tensor.cuda = lambda self, *a, **k: self.to(dtype) if self.is_floating_point() else self  # patch 1
     sd.forward, sd.backward = staticmethod(forward), staticmethod(backward)
     try:
         yield
