@@ -32,7 +32,7 @@ class ScaledConfig:
     # Checked by minifoca.config.apply_overrides: >= 1, and >= 0.
     POSITIVE: typing.ClassVar[tuple] = ("epochs", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",
                                         "stage2_batch", "eval_every", "eval_batch", "micro_batches",
-                                        "check_every", "lr", "weak_lr", "stage2_lr", "finetune_lr")
+                                        "check_every", "checkpoint_every", "lr", "weak_lr", "stage2_lr", "finetune_lr")
     NON_NEGATIVE: typing.ClassVar[tuple] = ("train_subset", "eval_subset", "finetune_epochs", "wd", "weak_wd",
                                             "momentum", "weak_momentum", "val_size")
     # --- what runs -------------------------------------------------------------------------------
@@ -96,6 +96,10 @@ class ScaledConfig:
     sync_bn: bool = True  # under DDP on GPUs: BN statistics over the global batch, as on one GPU
     micro_batches: int = 1  # split each rank's batch into this many chunks (gradient accumulation)
     check_every: int = 50  # steps between checks for a non-finite loss (one host sync each)
+    # Epochs between checkpoints (and always at a stage's last epoch); a resume redoes at most
+    # checkpoint_every - 1 epochs and is still exact (WRN-28-10 writes ~290 MB per checkpoint).
+    checkpoint_every: int = 1
+    weak_graph: bool = True  # CUDA: ComputeClassifier's steps as one CUDA graph, bias folded (scaled/weak_graph.py)
 
 
 # --- where scaled differs from the authors' code ---------------------------------------------------
