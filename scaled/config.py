@@ -87,7 +87,7 @@ class ScaledConfig:
     finetune_schedule: str = "cosine"
     # --- evaluation --------------------------------------------------------------------------------
     eval_every: int = 10  # validation error every this many stage-1 epochs, and at every stage end
-    eval_batch: int = 1000  # images per evaluation forward pass: memory only, the numbers do not depend on it
+    eval_batch: int = 1000  # images per evaluation forward pass: a memory setting, not part of the recipe
     # --- runtime -----------------------------------------------------------------------------------
     device: str = "cuda"  # cuda | cpu | cuda:N; cpu only for smoke runs and tests
     precision: str = "bf16"  # bf16 autocast (GPU), fp32, or fp64 (CPU parity tests)
