@@ -1,13 +1,14 @@
-"""Train FOCA or its E2E baseline with the NumPy/CuPy reference.
+"""Train FOCA or its E2E baseline with the NumPy/CuPy reference (minifoca, the specification).
 
-    python -m minifoca.train --dataset digits --method foca          # about 15 s on 2 CPU cores
-    python -m minifoca.train --dataset digits --method e2e --seed=3 --refresh=32
-    python -m minifoca.train --preset fashion --method foca --backend cupy
+    python -m minifoca.train --dataset digits --method foca           # about 12 s on 2 CPU cores
+    python -m minifoca.train --dataset digits --method e2e --seed 3 --refresh=32
+    python -m minifoca.train --dataset fashion --backend cupy         # the fashion preset's settings
 
-Options are the fields of minifoca.config.Config (`--key=value` or `--key value`, types checked,
-unknown keys rejected); `--preset NAME` starts from a named preset (digits, fashion, cifar10).
-Progress goes to stderr; the last stdout line is the run's JSON summary
-(method, dataset, val_error, test_error, seconds, ...). The run folder is printed too.
+The settings start from a preset: `--preset NAME`, else the preset named like `--dataset`, else
+digits; then every `--key=value` (or `--key value`) sets one field of minifoca.config.Config (types
+checked, unknown keys rejected). Progress goes to stderr; the last stdout line is the run's JSON
+summary (method, dataset, val_error, test_error, seconds, ...), and runs/minifoca/<name>/ keeps
+config.json, git.txt, metrics.jsonl (one record per epoch) and summary.json.
 """
 from __future__ import annotations
 
@@ -26,48 +27,60 @@ except ImportError:  # pragma: no cover
     def threadpool_limits(n):
         return contextlib.nullcontext()
 
-from . import foca
+from . import cli, foca
 from .backend import DTYPES, get_backend, to_device
-from .config import PRESETS, apply_overrides, to_dict
+from .cli import normalise_args, show, wants_help
+from .config import ABOUT, PRESETS, Config, apply_overrides, to_dict
 from .data import DataError, load
 from .metrics import feature_stats
 from .models import MLP, init_classifier
 from .runlog import RunDir, RunDirError, default_name
 
 
-def normalise_args(argv: list[str]) -> list[str]:
-    """`--key value` -> `--key=value`, so both spellings work."""
-    out, i = [], 0
-    while i < len(argv):
-        a = argv[i]
-        if a.startswith("--") and "=" not in a and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            out.append(f"{a}={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(a)
-            i += 1
-    return out
+OWN = [("--preset NAME", "start from this preset (default: the one named like --dataset, else digits)"),
+       ("--name NAME", "the run folder's name under out_dir (default: <dataset>-<method>-s<seed>-<time>)"),
+       ("--overwrite", "replace a run folder of that name instead of stopping"),
+       ("-h, --help", "this help")]
+
+
+def help_text() -> str:
+    presets = [(name, f"{ABOUT[name]}; sets " + (" ".join(f"--{k}={show(v)}" for k, v in to_dict(p).items()
+                                                            if v != getattr(Config(), k)) or "nothing: the defaults"))
+               for name, p in PRESETS.items()]
+    return cli.help_text(__doc__, OWN, Config(), "config fields (minifoca.config.Config; defaults = the digits preset):",
+                         presets)
 
 
 def parse(argv: list[str]):
-    """-> (cfg, run options {name, overwrite}); ValueError with a clear message on a bad option."""
-    args = normalise_args(argv)
-    preset = next((a.split("=", 1)[1] for a in args if a.startswith("--preset=")), "digits")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: choose {', '.join(PRESETS)}")
-    run = {"name": "", "overwrite": False}
-    rest = []
+    """-> (cfg, run options {preset, name, overwrite}); ValueError with a clear message on a bad option."""
+    args = normalise_args(argv, flags=("overwrite",))
+    run, rest = {"preset": "", "name": "", "overwrite": False}, []
     for a in args:
-        key = a[2:].split("=", 1)[0]
-        if key == "preset":
-            continue
-        if key == "overwrite" and "=" not in a:
+        key, eq, val = a[2:].partition("=") if a.startswith("--") else ("", "", "")
+        if key in ("preset", "name"):
+            if not val:
+                raise ValueError(f"--{key} needs a value: --{key}=NAME or --{key} NAME")
+            run[key] = val
+        elif key == "overwrite" and not eq:
             run["overwrite"] = True
-        elif key == "name":
-            run["name"] = a.split("=", 1)[1]
         else:
             rest.append(a)
-    return apply_overrides(PRESETS[preset], rest), run
+    if run["preset"] and run["preset"] not in PRESETS:
+        raise ValueError(f"unknown preset {run['preset']!r}: choose {', '.join(PRESETS)}")
+    if not run["preset"]:  # a dataset's own settings, never another dataset's (its size, steps, widths)
+        dataset = [a.split("=", 1)[1] for a in rest if a.startswith("--dataset=")]
+        run["preset"] = dataset[-1] if dataset and dataset[-1] in PRESETS else "digits"
+    return apply_overrides(PRESETS[run["preset"]], rest, known=("preset", "name", "overwrite", "help")), run
+
+
+def settings_note(cfg, preset: str) -> str:
+    """A line saying whose settings run when a preset is run on another dataset ("" otherwise)."""
+    if cfg.dataset == PRESETS[preset].dataset or cfg.dataset not in PRESETS:
+        return ""
+    own, base = to_dict(PRESETS[cfg.dataset]), to_dict(PRESETS[preset])
+    kept = [f"{k}={show(base[k])}" for k in own if own[k] != base[k] and k != "dataset" and getattr(cfg, k) == base[k]]
+    return (f"note: the {preset} preset's settings run on {cfg.dataset}" + (f" ({', '.join(kept)})" if kept else "")
+            + f"; drop --preset (or pass --preset {cfg.dataset}) for that dataset's own")
 
 
 def on_device(data, xp, dtype):
@@ -131,11 +144,18 @@ def _summary(cfg, model, theta, data, rng, seconds) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if wants_help(argv):
+        print(help_text())
+        return 0
     try:
-        cfg, opts = parse(sys.argv[1:] if argv is None else argv)
+        cfg, opts = parse(argv)
         took = {"digits": "about 12 s (FOCA) or 5 s (E2E) on 2 CPU cores"}.get(cfg.dataset, "minutes on a CPU")
-        print(f"minifoca: {cfg.method.upper()} on {cfg.dataset}, {cfg.steps} phi steps, {cfg.backend} "
-              f"{cfg.dtype}; {took}. The last line is JSON with val_error and test_error.", file=sys.stderr)
+        print(f"minifoca: {cfg.method.upper()} on {cfg.dataset} (preset {opts['preset']}), {cfg.steps} phi steps, "
+              f"{cfg.backend} {cfg.dtype}; {took}. The last line is JSON with val_error and test_error.",
+              file=sys.stderr)
+        if settings_note(cfg, opts["preset"]):
+            print(settings_note(cfg, opts["preset"]), file=sys.stderr)
         run(cfg, opts["name"], opts["overwrite"])
     except (ValueError, DataError, RunDirError, RuntimeError, foca.NonFiniteLoss) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,17 +1,16 @@
-"""Train FOCA or E2E with the PyTorch layer.
+"""Train FOCA or E2E with the PyTorch layer (scaled): one preset per paper row, on a GPU or the CPU.
 
     python -m scaled.train --preset smoke                        # CPU, all stages, ~20 s on 2 cores
-    python -m scaled.train --preset wrn28-c10-foca --seed=1      # Table 2 row, needs a GPU
+    python -m scaled.train --preset wrn28-c10-foca --seed 1      # Table 2 row, needs a GPU
+    python -m scaled.train --preset wrn28-c10-foca --dry-run     # what would run: config, data, network
     python -m scaled.train --resume runs/scaled/<run>            # continue a killed run exactly
     torchrun --nproc_per_node=4 -m scaled.train --preset wrn28-c10-foca   # DDP, same global batch
-    python -m scaled.train --list-presets
-    python -m scaled.train --preset wrn28-c10-foca --dry-run    # what would run: config, data, network
 
-Options: `--key=value` for any field of scaled.config.ScaledConfig (`--data-dir` = `--data_dir`,
-`--device cpu` works too), `--name NAME` for the run folder, `--overwrite` to replace an existing
-one, `--dry-run` to print what would run (every field, the fidelity to the authors' code, the
-data and the network) and stop. The last stdout line is the run's JSON summary; the run folder holds config.json, git.txt,
-metrics.jsonl (one record per epoch), checkpoint.pt, features_test.npz and summary.json.
+A run starts from `--preset NAME`; every `--key=value` (or `--key value`; `--data-dir` = `--data_dir`)
+sets one field of scaled.config.ScaledConfig (types checked, unknown keys rejected, options checked
+before the data is looked for). The last stdout line is the run's JSON summary; the run folder holds
+config.json, git.txt, metrics.jsonl (one record per epoch), checkpoint.pt, features_test.npz and
+summary.json.
 """
 from __future__ import annotations
 
@@ -22,28 +21,53 @@ from pathlib import Path
 
 import torch
 
-from minifoca.config import apply_overrides, to_dict
+from minifoca import cli
+from minifoca.cli import normalise_args, wants_help
+from minifoca.config import Config, apply_overrides, to_dict
 from minifoca.data import DataError
 from minifoca.foca import NonFiniteLoss
 from minifoca.runlog import RunDir, RunDirError, default_name
-from minifoca.train import normalise_args
 
 from . import dist, foca
+from .augment import PRESETS as AUGMENT
 from .config import ScaledConfig, fidelity
+from .data import NAMES, load_dataset
 from .engine import CHECKPOINT, Run
+from .models import build_model
 from .presets import PRESETS, get
 
 
+OWN = [("--preset NAME", "start from this preset (required unless --resume; listed below)"),
+       ("--resume RUN_DIR", "continue a killed run exactly, with its saved config (no other options)"),
+       ("--name NAME", "the run folder's name under out_dir (default: <preset>-s<seed>-<time>)"),
+       ("--overwrite", "replace a run folder of that name instead of stopping"),
+       ("--dry-run", "print what would run (every field, the fidelity to the authors' code, the data, "
+                     "the network) and stop"),
+       ("--list-presets", "print the presets with their purpose and stop"),
+       ("-h, --help", "this help")]
+KNOWN = ("preset", "resume", "name", "overwrite", "dry_run", "list_presets", "help")
+
+
+def help_text() -> str:
+    return cli.help_text(__doc__, OWN, ScaledConfig(),
+                         "config fields (scaled.config.ScaledConfig; defaults = the wrn28-c10-foca preset, and "
+                         "each preset sets some: `--preset NAME --dry-run` prints every value):",
+                         [(name, about) for name, (_, about) in PRESETS.items()], fallback=Config)
+
+
 def parse(argv):
-    """-> (cfg, opts); opts: preset, name, overwrite, resume (a run folder or "")."""
+    """-> (cfg, opts); opts: preset, name, overwrite, resume (a run folder or ""), dry_run."""
     opts = {"preset": "", "name": "", "overwrite": False, "resume": "", "dry_run": False}
     rest = []
-    for a in normalise_args(argv):
-        key, _, val = a[2:].partition("=")
+    for a in normalise_args(argv, flags=("overwrite", "dry_run")):
+        key, eq, val = a[2:].partition("=") if a.startswith("--") else ("", "", "")
+        key = key.replace("-", "_")
         if key in ("preset", "name", "resume"):
+            if not val:
+                raise ValueError(f"--{key} needs a value: --{key}=VALUE or --{key} VALUE")
             opts[key] = val
-        elif key in ("overwrite", "dry-run", "dry_run") and not val:
-            opts[key.replace("-", "_")] = True
+        elif key in ("overwrite", "dry_run") and not eq:
+            opts[key] = True
         else:
             rest.append(a)
     if opts["resume"]:
@@ -57,25 +81,44 @@ def parse(argv):
                   for f in dataclasses.fields(ScaledConfig) if f.name in saved}
         return ScaledConfig(**fields), opts
     if not opts["preset"]:
+        apply_overrides(ScaledConfig(), rest, known=KNOWN)  # a misspelt option is named first (--prest)
         raise ValueError("--preset NAME is required (`--list-presets` lists them; `smoke` runs on a CPU)")
-    return apply_overrides(get(opts["preset"]), rest), opts
+    cfg = apply_overrides(get(opts["preset"]), rest, known=KNOWN)
+    check_options(cfg)
+    return cfg, opts
+
+
+def check_options(cfg) -> None:
+    """What can be checked without the data, checked before the data is looked for, so that a wrong
+    option is named as such and not hidden behind a missing data folder. ValueError: one line."""
+    if cfg.dataset not in NAMES and not cfg.dataset.endswith(".npz"):
+        raise ValueError(f"--dataset={cfg.dataset!r}: choose one of {', '.join(NAMES)}")
+    if cfg.augment not in AUGMENT:
+        raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
+    if 0 < cfg.train_subset < max(cfg.n_f, cfg.stage2_batch):
+        raise ValueError(f"--train_subset={cfg.train_subset}: {cfg.train_subset} training images are fewer than "
+                         f"one batch (n_f={cfg.n_f}, stage2_batch={cfg.stage2_batch}); raise train_subset or "
+                         "lower the batch")
+    meta_net(cfg)  # ValueError: unknown network
+
+
+def meta_net(cfg, size: int | None = None, k: int | None = None):
+    """cfg's network on the meta device: shapes only, no memory, no init time."""
+    size = size or (64 if cfg.dataset == "tinyimagenet" else 32)
+    k = k or {"cifar100": 100, "tinyimagenet": 200}.get(cfg.dataset, 10)
+    with torch.device("meta"):
+        return build_model(cfg.model, k, cfg.head, size, cfg.shakedrop, wrn_block=cfg.wrn_block,
+                           shakedrop_gate=cfg.shakedrop_gate)
 
 
 def dry_run(cfg, opts) -> str:
     """What a run of cfg would be, without training: every field, the fidelity, the data, the network."""
-    from minifoca.data import DataError as _DataError
-    from .data import load_dataset
-    from .models import build_model
-
     try:
         d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device="cpu", val_size=cfg.val_size or None)
         data, size, k = d.describe(), d.image_size, d.num_classes
-    except _DataError as e:
-        data, size, k = f"not loaded ({e})", 64 if cfg.dataset == "tinyimagenet" else 32, None
-    k = k or {"cifar100": 100, "tinyimagenet": 200}.get(cfg.dataset, 10)
-    with torch.device("meta"):  # shapes only: no memory, no init time
-        net = build_model(cfg.model, k, cfg.head, size, cfg.shakedrop, wrn_block=cfg.wrn_block,
-                          shakedrop_gate=cfg.shakedrop_gate)
+    except DataError as e:
+        data, size, k = f"not loaded ({e})", None, None
+    net = meta_net(cfg, size, k)
     n_param = sum(p.numel() for p in net.parameters())
     about = PRESETS[opts["preset"]][1] if opts["preset"] in PRESETS else "(no preset)"
     lines = [f"scaled.train --dry-run: preset {opts['preset'] or '-'}: {about}; nothing trains",
@@ -135,7 +178,10 @@ def run_all(run) -> dict:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--list-presets" in argv:
+    if wants_help(argv):
+        print(help_text())
+        return 0
+    if "--list-presets" in argv or "--list_presets" in argv:
         for name, (_, about) in PRESETS.items():
             print(f"{name:24s} {about}")
         return 0

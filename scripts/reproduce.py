@@ -6,14 +6,11 @@
     python -m scripts.reproduce smoke --train_subset=256                               # the pipeline on a CPU
     make cifar10 SEEDS=5 ARGS="--data-dir /data"        # the same through make (mk/reproduce.mk)
 
-Groups (scaled.report.GROUPS): cifar10, cifar100, tinyimagenet (Table 2), pyramidnet (Table 3), table1,
-finetune (Fig. 1: stage 3 after FOCA), smoke (CPU). Options: --seeds N (seeds 0..N-1, default 3),
---runs-dir DIR (default runs/scaled; each run is DIR/<group>/<preset>-s<seed>), --report DIR (default
-report), --data-dir DIR (else $FOCA_DATA), --only P1,P2, --dry-run, and any --key=value of
-scaled.config.ScaledConfig, applied to every preset (type-checked; unknown keys are errors;
---download=true fetches missing data with torchvision; --device=cpu only for tiny smoke runs).
+Name one group (listed below; scaled.report.GROUPS). Any `--key=value` (or `--key value`) of
+scaled.config.ScaledConfig is applied to every preset of the group (type-checked; unknown keys are
+errors; --download=true fetches missing data with torchvision; --device=cpu only for tiny smoke runs).
 
-Before training, within seconds: no CUDA GPU, no data, a bad option or a run folder holding another
+Before training, within seconds: a bad option, no CUDA GPU, no data or a run folder holding another
 recipe each stop it with one line saying what to do (exit 2). Finished runs (summary.json) are
 skipped and interrupted ones (checkpoint.pt) resumed, so rerunning the same command continues after a
 crash. Runs go one after another on one GPU; for several GPUs start one group per GPU
@@ -29,14 +26,24 @@ import sys
 import time
 from pathlib import Path
 
-from minifoca.config import apply_overrides, to_dict
+from minifoca import cli
+from minifoca.cli import normalise_args, wants_help
+from minifoca.config import Config, apply_overrides, to_dict
 from minifoca.data import DataError
-from minifoca.train import normalise_args
+from scaled.config import ScaledConfig
 from scaled.presets import PRESETS, get
 from scaled.report import GROUPS, PAPER, RUNTIME, Timing, find_runs, hours, render
 
 REPO = Path(__file__).resolve().parent.parent
 OWN = {"seeds", "runs_dir", "report", "only"}  # this script's options; everything else goes to scaled.train
+OWN_HELP = [("GROUP", "the paper result to reproduce (one of the groups below)"),
+            ("--seeds N", "seeds 0..N-1 of every preset (default 3)"),
+            ("--runs-dir DIR", "each run is DIR/<group>/<preset>-s<seed> (default runs/scaled)"),
+            ("--report DIR", "where README.md, results.json and the figures go (default report)"),
+            ("--data-dir DIR", "the data folder (default $FOCA_DATA); = --data_dir of ScaledConfig"),
+            ("--only P1,P2", "only these presets of the group"),
+            ("--dry-run", "print each run's folder and state (new, resume, restart, done) and stop"),
+            ("-h, --help", "this help")]
 NOT_HERE = {"seed": "--seeds N", "out_dir": "--runs-dir DIR", "name": "the fixed <preset>-s<seed> names",
             "preset": "the group (or --only)", "resume": "rerunning the same command",
             "overwrite": "removing the run folder by hand"}
@@ -52,26 +59,39 @@ class Stop(Exception):
     """One line for the user, exit 2."""
 
 
+def help_text() -> str:
+    groups = [(g, f"{title}: {', '.join(presets)}") for g, (title, presets) in GROUPS.items()]
+    return cli.help_text(__doc__, OWN_HELP, ScaledConfig(),
+                         "config fields, applied to every preset of the group (scaled.config.ScaledConfig; "
+                         "defaults = the wrn28-c10-foca preset; seed and out_dir come from --seeds and --runs-dir):",
+                         groups, "groups (one per paper result; presets: `python -m scaled.train --list-presets`):",
+                         fallback=Config)
+
+
 def parse(argv: list[str]):
     """-> (group, {seeds, runs_dir, report, only, dry_run}, [--key=value overrides for scaled.train])."""
     opts = {"seeds": "3", "runs_dir": "runs/scaled", "report": "report", "only": "", "dry_run": False}
-    args = [a for a in argv if a not in ("--dry-run", "--dry_run")]
-    opts["dry_run"] = len(args) < len(argv)
     positional, overrides = [], []
-    for a in normalise_args(args):
+    for a in normalise_args(argv, flags=("dry_run",)):
         if not a.startswith("--"):
             positional.append(a)
             continue
         key, eq, val = a[2:].partition("=")
         key = key.replace("-", "_")
-        if key in OWN and eq:
+        if key == "dry_run" and not eq:
+            opts["dry_run"] = True
+        elif key in OWN:
+            if not val:
+                raise Stop(f"--{key.replace('_', '-')} needs a value: --{key.replace('_', '-')} VALUE")
             opts[key] = val
         elif key in NOT_HERE:
             raise Stop(f"--{key} is not an option here: use {NOT_HERE[key]}")
         else:
             overrides.append(f"--{key}{eq}{val}")
+    apply_overrides(ScaledConfig(), overrides, known=[*OWN, "dry_run", "help"])  # a bad option is named first
     if len(positional) != 1 or positional[0] not in GROUPS:
-        raise Stop(f"name one group: {', '.join(GROUPS)} (got {' '.join(positional) or 'none'})")
+        raise Stop(f"name one group: {', '.join(GROUPS)} (got {' '.join(positional) or 'none'}); "
+                   "--help lists them with their presets")
     if not opts["seeds"].isdigit() or int(opts["seeds"]) < 1:
         raise Stop(f"--seeds {opts['seeds']!r}: give a number of seeds, at least 1 (seeds 0..N-1 run)")
     opts["seeds"] = int(opts["seeds"])
@@ -80,6 +100,8 @@ def parse(argv: list[str]):
 
 def plan(group: str, opts: dict, overrides: list[str]) -> list[dict]:
     """Every (preset, seed) of the group with its config, folder and state: new, resume, restart, done."""
+    from scaled.train import check_options  # (imports torch)
+
     presets = GROUPS[group][1]
     only = [p for p in opts["only"].split(",") if p]
     if [p for p in only if p not in presets]:
@@ -89,6 +111,7 @@ def plan(group: str, opts: dict, overrides: list[str]) -> list[dict]:
     for p in only or presets:
         for seed in range(opts["seeds"]):
             cfg = apply_overrides(get(p), [*overrides, f"--seed={seed}", f"--out_dir={out_dir}"])  # ValueError: bad option
+            check_options(cfg)  # an unknown network, a subset smaller than a batch: before device and data
             path = out_dir / f"{p}-s{seed}"
             state = "new"
             if (path / "summary.json").is_file() or (path / "checkpoint.pt").is_file():
@@ -216,6 +239,9 @@ def report(group: str, opts: dict) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if wants_help(argv):
+        print(help_text())
+        return 0
     try:
         group, opts, overrides = parse(argv)
         runs = plan(group, opts, overrides)
