@@ -1,5 +1,6 @@
-"""Mutation check (not part of `make test`): break one backward or optimiser line at a time and
-confirm the test suite catches each break.
+"""Mutation check (not part of `make test`): break one line at a time (a backward, the optimiser,
+a stage, a preset, the evaluation path, the data pipeline, the authors'-mode switches) and confirm
+the test suite catches each break.
 
     make mutate          # or: python -m scripts.mutate [--only NAME] [--tests "tests/test_layers.py ..."]
 
@@ -83,8 +84,8 @@ MUTATIONS = [
      "opt_theta = SGD(theta, lr, cfg.momentum, cfg.wd, nesterov=True)",
      "opt_theta = SGD(theta, lr, cfg.momentum, 2 * cfg.wd, nesterov=True)"),
     ("engine weak batch without replacement", "scaled/engine.py",
-     'idx = torch.randint(len(x_all), (n_c,), generator=self.gens["data"]).to(self.device)',
-     'idx = torch.randperm(len(x_all), generator=self.gens["data"])[:n_c].to(self.device)',
+     'return torch.randint(len(self.data.y_train), (n_c,), generator=self.gens["data"])',
+     'return torch.randperm(len(self.data.y_train), generator=self.gens["data"])[:n_c]',
      "tests/test_scaled_engine.py::test_weak_batch_is_sampled_with_replacement_and_augmented"),
     ("engine weak batch not augmented", "scaled/engine.py",
      "return self._augmented(idx, n_c), self.data.y_train[idx]",
@@ -94,6 +95,59 @@ MUTATIONS = [
      "            self._opt_state = None  # kept until its own stage asks",
      "        self._opt_state = None  # kept until its own stage asks",
      "tests/test_scaled_engine.py::test_resume_inside_stages_2_and_3_is_exact"),
+    # authors' mode: the cross-check against the authors' own code (scripts/crosscheck/authors*.py)
+    ("authors' crop range back to 0..2P", "scaled/augment.py",
+     'offsets = max(1, 2 * cfg.pad + (cfg.crop_offsets == "0..2P"))', 'offsets = max(1, 2 * cfg.pad + 1)', "tests/test_crosscheck_authors.py"),
+    ("ShakeDrop gate per sample in batch mode", "scaled/models/shakedrop.py",
+     "else (u[0, :1] < p_survive).expand(n)", "else u[0] < p_survive", "tests/test_crosscheck_authors.py"),
+    ("authors' WRN projection of the pre-activated input", "scaled/models/wrn.py",
+     "return r + self.shortcut(x if self.authors else a)", "return r + self.shortcut(a)", "tests/test_crosscheck_authors.py"),
+    ("engine drops the last partial batch when asked to keep it", "scaled/engine.py",
+     "-(-n // batch) if keep else n // batch", "n // batch", "tests/test_crosscheck_authors.py"),
+    ("authors' erasing aspect log-uniform", "scaled/augment.py", "if authors:\n            aspect =",
+     "if False:\n            aspect =", "tests/test_crosscheck_authors.py"),
+    # normalisation statistics
+    ("padded statistics without the zero border", "scaled/engine.py",
+     "channel_stats(d.x_train, pad=self.aug.pad, unbiased=True)", "channel_stats(d.x_train, pad=0, unbiased=True)",
+     "tests/test_crosscheck_authors.py"),
+    ("statistics divide by m, not m - 1", "scaled/data.py", "(m - 1 if unbiased else m)", "m", "tests/test_crosscheck_authors.py"),
+    # the evaluation path
+    ("evaluation in training mode", "scaled/engine.py", "        self.net.eval()\n", "        self.net.train()\n",
+     "tests/test_eval_path.py"),
+    ("evaluation leaves the network in eval mode", "scaled/engine.py", "        self.net.train()\n        return torch.cat(out), y",
+     "        return torch.cat(out), y", "tests/test_eval_path.py"),
+    ("evaluation normalised with swapped statistics", "scaled/engine.py",
+     "normalize(x[i:i + self.cfg.eval_batch], self.data.mean, self.data.std)",
+     "normalize(x[i:i + self.cfg.eval_batch], self.data.std, self.data.mean)", "tests/test_eval_path.py"),
+    ("stage-2 features always in eval mode", "scaled/foca.py", "net.train(cfg.stage2_bn_train)", "net.train(False)",
+     "tests/test_eval_path.py"),
+    ("report picks the best stage-2 epoch", "scaled/train.py",
+     "run.results.update(run.report())\n            # The number",
+     "run.results.update(run.report())\n            run.results['test_error'] = min(r.get('test_error', 1) for r in run.records)\n            # The number",
+     "tests/test_eval_path.py"),
+    # presets and recipes (scaled/recipes.py is the table they are tested against)
+    ("config default lr typo", "scaled/config.py", "lr: float = 0.03  # docs/FOCA.md", "lr: float = 0.3  # docs/FOCA.md",
+     "tests/test_recipes.py"),
+    ("E2E cutout milestones", "scaled/presets.py", "milestones=(0.3, 0.6, 0.8), lr_gamma=0.2",
+     "milestones=(0.3, 0.6, 0.9), lr_gamma=0.2", "tests/test_recipes.py"),
+    ("CIFAR-100 weak batch of 100", "scaled/presets.py", 'augment="cifar100", n_c=1000)', 'augment="cifar100", n_c=100)',
+     "tests/test_recipes.py"),
+    ("PyramidNet E2E weight decay", "scaled/presets.py", "lr=0.5, wd=1e-4", "lr=0.5, wd=5e-4", "tests/test_recipes.py"),
+    ("fine-tuning lr", "scaled/presets.py", "_FT = dict(finetune_epochs=30, finetune_lr=1e-3",
+     "_FT = dict(finetune_epochs=30, finetune_lr=1e-2", "tests/test_recipes.py"),
+    ("CIFAR-100 cutout 16", "scaled/augment.py", '"cifar100": AugmentConfig(cutout=8)', '"cifar100": AugmentConfig(cutout=16)',
+     "tests/test_recipes.py"),
+    ("Tiny ImageNet pad 4", "scaled/augment.py", '"tinyimagenet": AugmentConfig(pad=8, cutout=16)',
+     '"tinyimagenet": AugmentConfig(pad=4, cutout=16)', "tests/test_recipes.py"),
+    ("paper presets hold out a validation split", "scaled/config.py", "    val_size: int = 0\n",
+     "    val_size: int = 5000\n", "tests/test_recipes.py"),
+    # the data split and the head
+    ("validation split from the front", "scaled/data.py", "mask[-val_size:] = True", "mask[:val_size] = True",
+     "tests/test_scaled_data.py"),
+    ("head D without its second BN1d layer", "scaled/models/head.py", "for _ in range(layers):",
+     "for _ in range(layers - 1):", "tests/test_scaled_models.py tests/test_crosscheck_authors.py"),
+    ("head without the ReLU before pooling", "scaled/models/head.py", "z = torch.relu(self.bn(z))  # (N, C, h, w)",
+     "z = self.bn(z)  # (N, C, h, w)", "tests/test_crosscheck_authors.py"),
 ]
 
 
@@ -111,7 +165,9 @@ def run_one(name, rel, old, new, tests: str) -> tuple[str, float, str]:
         tic = time.perf_counter()
         # PYTHONPATH first so the copy's packages shadow the editable install of the checkout
         env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin", "FOCA_CACHE": str(REPO / ".cache"),
-               "FOCA_DATA": os.environ.get("FOCA_DATA", str(REPO.parent / "shared" / "data"))}
+               "FOCA_DATA": os.environ.get("FOCA_DATA", str(REPO.parent / "shared" / "data")),
+               "FOCA_V1_DIR": os.environ.get("FOCA_V1_DIR", str(REPO.parent / "shared" / "ref" / "FOCA-v1")),
+               "OMP_NUM_THREADS": "1"}
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                             *tests.split()], cwd=copy, capture_output=True, text=True, env=env)
         first = next((line.split()[1] for line in r.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))), "")
