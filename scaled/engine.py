@@ -4,15 +4,20 @@ exact resume, logging, evaluation and DDP. One Run per training run.
 Determinism: every random number comes from four generators seeded from cfg.seed: "data" (CPU:
 epoch permutations and the weak classifier's n_c sample), "aug" (device: augmentation draws for
 the whole global batch), "weak" (device: classifier inits) and "shake" (device, per rank:
-ShakeDrop, reseeded every epoch from (seed, rank, stage, epoch)). A checkpoint after every epoch holds them all with the model, the optimiser, the
+ShakeDrop, reseeded every epoch from (seed, rank, stage, epoch)). A checkpoint every
+checkpoint_every epochs (and at every stage's end) holds them all with the model, the optimiser, the
 current weak classifier and the metrics so far, so `--resume` continues a killed run exactly
 (on CPU the final metrics equal an uninterrupted run's bit for bit: tests/test_scaled_engine.py).
+Checkpoints hold only tensors and plain data and are loaded onto the CPU with weights_only=True
+(load_checkpoint): a checkpoint written on a GPU resumes on any device, and a run folder from
+someone else cannot execute code.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -31,6 +36,19 @@ from .data import channel_stats, load_dataset
 from .models import build_model
 
 CHECKPOINT = "checkpoint.pt"
+
+
+def load_checkpoint(path) -> dict:
+    """A checkpoint with every tensor on the CPU: generator states must be CPU tensors whatever the
+    run's device (map_location=device put them on the GPU, and set_rng_state raised TypeError);
+    Run._restore moves the rest. weights_only=True: tensors, dicts, lists, tuples, numbers, strings."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} holds more than tensors and plain data ({str(e).splitlines()[0][:150]}); "
+                         "scaled.engine did not write it: start the run afresh") from None
+    except EOFError:
+        raise ValueError(f"{path} is truncated: start the run afresh") from None
 
 
 class Phi(nn.Module):
@@ -76,7 +94,7 @@ class Run:
         self._modules, self.opt, self._opt_state, self.seconds = {}, None, None, 0.0
         self._tic = time.perf_counter()
         if resume_from is not None:
-            self._restore(torch.load(Path(resume_from) / CHECKPOINT, map_location=self.device, weights_only=False))
+            self._restore(load_checkpoint(Path(resume_from) / CHECKPOINT))
 
     # --- data ----------------------------------------------------------------------------------------
     def _load_data(self):
@@ -110,7 +128,7 @@ class Run:
         """One epoch of the epoch-wise shuffle; its last partial batch kept or dropped (cfg.last_batch).
         Yields this rank's slice of each global batch, augmented, as a list of micro-batches [(x, t), ...]."""
         y_all, n = self.data.y_train, len(self.data.y_train)
-        perm = self._order(n).to(self.device)  # same on every rank
+        perm = self._to_device(self._order(n))  # same on every rank
         keep = self.cfg.last_batch == "keep"
         tic, steps = time.perf_counter(), -(-n // batch) if keep else n // batch
         bar = tqdm(range(steps), desc=f"stage {self.pos[0]} epoch {self.pos[1] + 1}", unit="batch",
@@ -128,8 +146,15 @@ class Run:
     def sample_weak_batch(self, n_c: int):
         """SampleMinibatch(d, n_c): uniform WITH replacement, augmented like training data; the
         same draws on every rank (the whole batch, not a slice)."""
-        idx = self._weak_indices(n_c).to(self.device)  # (n_c,)
+        idx = self._to_device(self._weak_indices(n_c))  # (n_c,)
         return self._augmented(idx, n_c), self.data.y_train[idx]
+
+    def _to_device(self, idx):
+        """Host-drawn indices to the device without draining the GPU's queue: a plain .to(cuda)
+        from pageable memory blocks until the copy is done; from pinned memory it is queued."""
+        if not self.device.startswith("cuda"):
+            return idx.to(self.device)
+        return idx.pin_memory().to(self.device, non_blocking=True)
 
     # The run's random draws, one method each, so that a cross-check can replay another program's.
     def _order(self, n: int):
@@ -234,12 +259,18 @@ class Run:
         rec = {"stage": stage, "epoch": epoch + 1, "step": self.step, "lr": lr, "train_loss": float(loss),
                "train_seconds": round(train_s, 3), "images_per_s": round(self._epoch_images / train_s, 1)}
         if classifier is not None and ((epoch + 1) % (every or self.cfg.eval_every) == 0 or epoch + 1 == n):
-            split = "val" if self.data.x_val is not None else "test"
+            split, tic = "val" if self.data.x_val is not None else "test", time.perf_counter()
             rec[f"{split}_error"], rec[f"{split}_error_by"] = self.evaluate(classifier, split), by
+            rec["eval_seconds"] = round(time.perf_counter() - tic, 3)  # for the time models (scripts/budget.py)
         self._losses = []
         self.records.append(rec)
         self.pos = (stage, epoch + 1)
-        self._save()
+        self.seconds += self.lap()
+        if (epoch + 1) % self.cfg.checkpoint_every == 0 or epoch + 1 == n:
+            tic = time.perf_counter()
+            self._save()
+            # in the log line (the checkpoint just written holds the record without it)
+            rec["checkpoint_seconds"] = round(time.perf_counter() - tic, 3)
         if self.rank == 0 and self.rundir is not None:
             self.rundir.log(rec)
         if os.environ.get("FOCA_TEST_KILL_AFTER") == str(len(self.records)):  # tests: crash right here
@@ -252,7 +283,6 @@ class Run:
         return lap
 
     def _save(self):
-        self.seconds += self.lap()
         if self.rank != 0 or self.rundir is None:
             return
         state = {"pos": self.pos, "step": self.step, "net": self.net.state_dict(), "opt_stage": self.pos[0],
@@ -265,12 +295,13 @@ class Run:
 
     def _restore(self, s: dict):
         self.net.load_state_dict(s["net"])
-        self.pos, self.step, self.theta = tuple(s["pos"]), s["step"], s["theta"]
+        self.pos, self.step = tuple(s["pos"]), s["step"]
+        self.theta = None if s["theta"] is None else {k: v.to(self.device) for k, v in s["theta"].items()}
         self.records, self.results, self.seconds = s["records"], s["results"], s["seconds"]
-        self._opt_state = (s["opt_stage"], s["opt"])
+        self._opt_state = (s["opt_stage"], s["opt"])  # optimizer.load_state_dict moves it to the device
         for k, g in self.gens.items():
-            g.set_state(s["gens"][k].cpu())
-        torch.set_rng_state(s["torch_rng"])
+            g.set_state(s["gens"][k].cpu())  # a CUDA generator's state is a CPU tensor too
+        torch.set_rng_state(s["torch_rng"].cpu())
 
     # --- evaluation ------------------------------------------------------------------------------------
     @torch.no_grad()

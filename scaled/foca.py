@@ -63,6 +63,17 @@ def compute_classifier(f, t, n_classes: int, cfg, gen: torch.Generator | None = 
     return {"W": W, "b": b}
 
 
+def weak_classifier(f, t, n_classes: int, cfg, gen) -> dict:
+    """ComputeClassifier as stage 1 runs it: compute_classifier above on the CPU (what the
+    cross-checks hold to minifoca), on CUDA the same steps with the bias folded into W and replayed
+    as one CUDA graph (scaled/weak_graph.py: launch overhead only; the same numbers up to round-off)."""
+    if f.is_cuda and cfg.weak_graph:
+        from .weak_graph import compute_classifier_fast  # imports this module: imported late
+
+        return compute_classifier_fast(f, t, n_classes, cfg, gen)
+    return compute_classifier(f, t, n_classes, cfg, gen)
+
+
 def _accumulate(module, batches, loss_fn, opt, autocast=contextlib.nullcontext):
     """One optimiser step over this rank's micro-batches; DDP syncs gradients on the last only.
     The module runs under autocast; the loss (and FOCA's fixed classifier) in fp32 or fp64."""
@@ -105,8 +116,8 @@ def train_foca(run) -> None:
                 x_c, t_c = run.sample_weak_batch(cfg.n_c)  # [x, t] <- SampleMinibatch(d, n_c)
                 with run.autocast():
                     f_c = compute_features(net, x_c)  # f <- ComputeFeature(x, phi)
-                run.theta = compute_classifier(_up(f_c), t_c, run.num_classes, cfg,
-                                               run.gens["weak"])  # theta <- ComputeClassifier(f, t)
+                run.theta = weak_classifier(_up(f_c), t_c, run.num_classes, cfg,
+                                            run.gens["weak"])  # theta <- ComputeClassifier(f, t)
                 dist.broadcast_(run.theta["W"], run.theta["b"])  # one classifier on every rank
             run.track(foca_step(phi, run.theta, batches, opt, run.autocast))  # phi <- phi - eta dL_dphi
         run.end_epoch(1, epoch, cfg.epochs, run.theta, by="weak classifier")

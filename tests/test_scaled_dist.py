@@ -43,8 +43,8 @@ def test_two_ranks_equal_one_rank_with_two_micro_batches(tmp_path, method):
     for a, b in zip([r for r in one if r["stage"] == 1], [r for r in two if r["stage"] == 1]):
         rel = abs(a["train_loss"] - b["train_loss"]) / abs(a["train_loss"])
         assert rel < 1e-5, f"stage {a['stage']} epoch {a['epoch']}: loss {a['train_loss']} (1 rank) vs {b['train_loss']} (2 ranks)"
-    pa = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)["net"]
-    pb = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["net"]
+    pa = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)["net"]
+    pb = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)["net"]
     for k in pa:
         if "running" in k or "num_batches" in k or (k.startswith("classifier") and method == "foca"):
             continue  # BN buffers: DDP keeps rank 0's, 1 rank updates twice; the classifier: stage 2

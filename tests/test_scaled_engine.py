@@ -64,8 +64,8 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     resumed = summary_of(cli("--resume", str(tmp_path / "killed")))
     for key in ("val_error", "test_error", "trace_ratio"):
         assert resumed[key] == full[key], f"{key}: resumed {resumed[key]} != uninterrupted {full[key]}"
-    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["net"]
-    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["net"]
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["net"]
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["net"]
     for k in a:
         assert torch.equal(a[k], b[k]), f"weight {k} differs after resume"
     lines = [json.loads(line) for line in metrics.read_text().splitlines()]
@@ -129,8 +129,8 @@ def test_resume_inside_stages_2_and_3_is_exact(tmp_path, kill_after):
     resumed = summary_of(cli("--resume", str(tmp_path / "killed")))
     for key in ("val_error", "test_error", "finetune_val_error", "finetune_test_error"):
         assert resumed[key] == full[key], f"{key}: resumed {resumed[key]} != uninterrupted {full[key]}"
-    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["net"]
-    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["net"]
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["net"]
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["net"]
     assert all(torch.equal(a[k], b[k]) for k in a), "weights differ after a resume inside a later stage"
 
 
@@ -152,3 +152,147 @@ def test_weak_batch_is_sampled_with_replacement_and_augmented():
     assert torch.equal(t, run.data.y_train[idx]) and torch.equal(x, want)
     assert not torch.equal(x, apply_params(run.data.x_train[idx], draw_params(200, (32, 32), aug_gen, run.aug, 3),
                                            run.aug, run.data.mean, run.data.std)), "no augmentation at all"
+
+
+# --- checkpoints across devices, weights_only, sparse checkpoints; the CUDA weak classifier -------
+def synthetic_npz(path: Path, n_train=512, n_test=128, classes=10) -> str:
+    """Random uint8 images of CIFAR's shape: the engine's paths without the real data (a fresh clone)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+             y_train=rng.integers(0, classes, n_train), x_test=rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
+             y_test=rng.integers(0, classes, n_test))
+    return str(path)
+
+
+def syn_args(tmp_path, preset="smoke"):
+    return ["--preset", preset, f"--dataset={synthetic_npz(tmp_path / 'syn.npz')}", "--val_size=128",
+            "--train_subset=0", "--eval_subset=0", "--n_f=32", "--stage2_batch=32", "--n_c=20",
+            f"--out_dir={tmp_path}"]
+
+
+def test_checkpoint_loads_weights_only_onto_another_device(tmp_path):
+    """A finished run's checkpoint (all three stages: results, records, theta, every generator)
+    loads with weights_only=True, every tensor on the CPU, and restores into a run on another
+    device: torch.load(map_location=device) used to put the generator states there, and
+    torch.set_rng_state then raised TypeError (reproduced with device "meta")."""
+    from scaled.engine import CHECKPOINT, Run, load_checkpoint
+    from scaled.train import parse
+
+    summary_of(cli(*syn_args(tmp_path), "--name=r"))
+    path = tmp_path / "r" / CHECKPOINT
+    s = load_checkpoint(path)
+    torch.load(path, weights_only=True)  # what any reader of a run folder should use
+    tensors = [s["torch_rng"], *s["gens"].values(), *s["net"].values(), *s["theta"].values()]
+    assert {str(t.device) for t in tensors} == {"cpu"}
+    assert s["pos"] == (3, 1) and {r["stage"] for r in s["records"]} == {1, 2, 3} and "trace_ratio" in s["results"]
+    with pytest.raises(TypeError):  # the bug being fixed: generator states moved with the tensors
+        torch.set_rng_state(torch.load(path, map_location="meta", weights_only=True)["torch_rng"])
+    cfg, _ = parse(syn_args(tmp_path))
+    run = Run(cfg)
+    run.device = "meta"  # as a run on a GPU: not where the checkpoint's tensors are
+    run._restore(load_checkpoint(path))
+    assert run.theta["W"].device.type == "meta" and run.pos == (3, 1)
+    assert all(torch.equal(run.gens[k].get_state(), s["gens"][k]) for k in s["gens"])
+    assert all(torch.equal(v, s["net"][k]) for k, v in run.net.state_dict().items())
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    from scaled.engine import load_checkpoint
+
+    import argparse
+
+    torch.save({"net": {}, "x": argparse.Namespace(a=1)}, tmp_path / "bad.pt")  # any class: its code would run
+    with pytest.raises(ValueError, match="more than tensors and plain data"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_resume_with_sparse_checkpoints_is_exact(tmp_path):
+    """checkpoint_every=2: killed after epoch 3 (its checkpoint is epoch 2's), the resumed run redoes
+    epoch 3 and ends where an uninterrupted run ends; records time evaluation and checkpoints."""
+    common = [*syn_args(tmp_path), "--epochs=4", "--finetune_epochs=0", "--checkpoint_every=2"]
+    full = summary_of(cli(*common, "--name=full"))
+    env = {**os.environ, "FOCA_TEST_KILL_AFTER": "3"}
+    r = subprocess.run([sys.executable, "-m", "scaled.train", *common, "--name=killed"], cwd=REPO,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    from scaled.engine import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["pos"] == (1, 2), "checkpoint not from epoch 2"
+    resumed = summary_of(cli("--resume", str(tmp_path / "killed")))
+    for key in ("val_error", "test_error", "trace_ratio"):
+        assert resumed[key] == full[key], f"{key}: resumed {resumed[key]} != uninterrupted {full[key]}"
+    lines = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["epoch"]) for r in lines] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1)]
+    logged = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [("checkpoint_seconds" in r) for r in logged] == [False, True, False, True, True]
+    assert all("eval_seconds" in r for r in logged)  # smoke evaluates every epoch
+
+
+def test_folded_classifier_equals_the_eager_loop():
+    """scaled/weak_graph.py's loop (bias folded into W, in-place updates: what the CUDA graph
+    replays) against foca.compute_classifier in fp64 on the CPU: the same classifier and the same
+    random draws consumed."""
+    import numpy as np
+
+    from scaled.config import ScaledConfig
+    from scaled.foca import compute_classifier
+    from scaled.weak_graph import compute_classifier_fast
+    from tests.checks import assert_close
+
+    cfg = ScaledConfig()
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(100, 128, dtype=torch.float64, generator=g) * 3  # (n_c, D)
+    t = torch.randint(10, (100,), generator=g)
+    ga, gb = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    want, got = compute_classifier(f, t, 10, cfg, ga), compute_classifier_fast(f, t, 10, cfg, gb)
+    for k in ("W", "b"):
+        assert_close(f"weak classifier {k}", got[k].numpy(), want[k].numpy(), 1e-12)
+    assert torch.equal(ga.get_state(), gb.get_state()), "the fast path consumed other random draws"
+    assert not np.allclose(want["W"].numpy(), compute_classifier(f, t, 10, cfg, torch.Generator().manual_seed(2))["W"])
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("n,d,k", [(100, 128, 10), (1000, 128, 100), (2000, 640, 200)])
+def test_cuda_graph_classifier_equals_eager(n, d, k):
+    """On CUDA: the replayed graph gives the eager folded loop's numbers (the same kernels), and the
+    eager reference's up to fp32 round-off; replaying twice with new inputs gives new outputs."""
+    from scaled.config import ScaledConfig
+    from scaled.foca import compute_classifier
+    from scaled.weak_graph import compute_classifier_fast
+    from tests.checks import rel_diff
+
+    cfg = ScaledConfig()
+    for seed in (0, 1):  # the second call replays the graph captured by the first
+        g = torch.Generator("cuda").manual_seed(seed)
+        f = torch.randn(n, d, device="cuda", generator=g)  # (n_c, D) float32, as _up(f) under bf16
+        t = torch.randint(k, (n,), device="cuda", generator=g)
+        gens = [torch.Generator("cuda").manual_seed(10 + seed) for _ in range(3)]
+        graph = compute_classifier_fast(f, t, k, cfg, gens[0])
+        eager = compute_classifier_fast(f, t, k, cfg, gens[1], graph=False)
+        ref = compute_classifier(f, t, k, cfg, gens[2])
+        for key in ("W", "b"):
+            assert rel_diff(graph[key].cpu(), eager[key].cpu()) <= 1e-6, f"{key}: graph vs eager folded"
+            assert rel_diff(graph[key].cpu(), ref[key].cpu()) <= 1e-4, f"{key}: graph vs the reference loop"
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path):
+    """A checkpoint written by a CUDA run (bf16, channels_last) restores into a CPU run and back."""
+    from scaled.engine import CHECKPOINT, Run, load_checkpoint
+    from scaled.train import parse
+
+    args = [*syn_args(tmp_path, "budget-foca"), "--model=wrn-10-1", "--epochs=1", "--stage2_epochs=1"]
+    summary_of(cli(*args, "--device=cuda", "--name=gpu"))
+    s = load_checkpoint(tmp_path / "gpu" / CHECKPOINT)
+    for dev in ("cpu", "cuda"):
+        cfg, _ = parse([*args, f"--device={dev}", "--precision=fp32"])
+        run = Run(cfg)
+        run._restore(s)
+        assert run.theta["W"].device.type == dev and run.pos == tuple(s["pos"])
