@@ -103,10 +103,11 @@ def _convert(raw: str, typ, key: str):
         raise ValueError(f"--{key}={raw!r} is not a valid {kind}") from None
 
 
-def apply_overrides(cfg, args: list[str], known=()):
+def apply_overrides(cfg, args: list[str], known=(), hide=()):
     """Return a copy of dataclass `cfg` with `--key=value` args applied (types checked); a bare
     `--flag` sets a bool field to true. Raises ValueError naming the key for an unknown key (with
-    the close ones, among the fields and `known`, the caller's own options), a missing value or a bad one.
+    the close ones, among the fields and `known`, the caller's own options, less `hide`), a missing value
+    or a bad one.
     A class may define MACROS = {option: {value: {field: value, ...}}}: such an option sets all
     those fields where it stands, so a later --key=value still wins (scaled's --fidelity)."""
     hints = fields(type(cfg))
@@ -118,7 +119,7 @@ def apply_overrides(cfg, args: list[str], known=()):
         key, eq, raw = arg[2:].partition("=")
         key = key.replace("-", "_")
         if key not in hints and key not in macros:
-            raise ValueError(unknown(key, [*hints, *macros, *known]))
+            raise ValueError(unknown(key, [k for k in [*hints, *macros, *known] if k not in hide]))
         if not eq and hints.get(key) is not bool:
             raise ValueError(f"--{key} needs a value: --{key}=VALUE or --{key} VALUE")
         if key in macros:

@@ -1,16 +1,14 @@
-"""The report's figures (scaled/report.py writes the tables): 2-D PCA histograms of test features
-FOCA vs E2E (minifoca.plots.pca_histograms, the 2021 paper's figure), learning curves per run, and
-the fine-tuning curve. Matplotlib only, no torch.
+"""The report's figures (scaled/report.py writes the tables; both read scaled/report_runs.py): 2-D
+PCA histograms of test features FOCA vs E2E (minifoca.plots.pca_histograms, the 2021 paper's
+figure), learning curves per run, and the fine-tuning curve. Matplotlib only, no torch.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # the run folders' summary, defined with the tables
-    from .report import RunInfo
+from .report_runs import RunInfo
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -56,12 +54,12 @@ def feature_figure(panels: dict, path: Path) -> None:
                    title="test features, l2-normalised, on their own first two principal components")
 
 
-def _short(r: "RunInfo") -> str:
+def _short(r: RunInfo) -> str:
     """A legend label: the preset, * when run with recipe overrides (the table spells them out), the seed."""
     return f"{r.preset or '(no preset)'}{'*' if r.overrides else ''} s{r.config.get('seed')}"
 
 
-def learning_curves(runs: list["RunInfo"], path: Path, name: str) -> None:
+def learning_curves(runs: list[RunInfo], path: Path, name: str) -> None:
     """Stage 1 per run: val error (FOCA: the current weak classifier's, as the authors log it) and
     training loss per epoch; FOCA's stage-2 val error as a marker at the last epoch."""
     from matplotlib.figure import Figure
@@ -99,7 +97,7 @@ def learning_curves(runs: list["RunInfo"], path: Path, name: str) -> None:
     fig.savefig(path, dpi=100)
 
 
-def finetune_curve(runs: list["RunInfo"], path: Path) -> None:
+def finetune_curve(runs: list[RunInfo], path: Path) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 

@@ -17,7 +17,6 @@ Data: the real CIFAR-10 from --data_dir / $FOCA_DATA when present, else random i
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ import time
 import numpy as np
 import torch
 
+from minifoca.cli import ArgParser
 from minifoca.data import DataError
 from scaled.augment import PRESETS, augment
 from scaled.data import Splits, load_dataset
@@ -123,10 +123,11 @@ def bench_torchvision(ds, cfg, device, batch: int, workers: int, seconds: float)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data_dir", default="", help="shared data folder (default $FOCA_DATA)")
-    ap.add_argument("--preset", default="cifar10", choices=[k for k in PRESETS if k.startswith("cifar")])
-    ap.add_argument("--batch", type=int, default=512)
+    ap = ArgParser("python -m scripts.bench_data", __doc__)
+    ap.add_argument("--data_dir", default="", help="shared data folder (none: $FOCA_DATA)")
+    ap.add_argument("--preset", default="cifar10", choices=[k for k in PRESETS if k.startswith("cifar")],
+                    help="scaled.augment preset to time")
+    ap.add_argument("--batch", type=int, default=512, help="images per batch")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="DataLoader workers")
     ap.add_argument("--seconds", type=float, default=4.0, help="timed seconds per row")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

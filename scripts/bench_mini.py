@@ -10,7 +10,6 @@ matrices on a shared 2-core machine). Prints ms per iteration and the ratio NumP
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 from minifoca import foca
+from minifoca.cli import ArgParser
 from minifoca.config import Config
 from minifoca.models import MLP, init_classifier
 from minifoca.optim import SGD
@@ -59,7 +59,7 @@ def bench(fn, repeats: int) -> float:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="minifoca vs torch on the CPU")
+    p = ArgParser("python -m scripts.bench_mini", __doc__)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=64)
     p.add_argument("--json", default="")

@@ -8,7 +8,6 @@ method with mean +- std over seeds of test error, few-label error and the featur
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -18,6 +17,7 @@ import time
 
 import numpy as np
 
+from minifoca.cli import ArgParser, normalise_args, options_help
 from minifoca.config import PRESETS, apply_overrides
 from minifoca.train import run
 
@@ -48,10 +48,18 @@ def table(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
+    p = ArgParser("python -m scripts.digits_claims", __doc__,
+                  epilog="\n".join(["config fields (minifoca.config.Config, the digits preset's values):",
+                                    *options_help(PRESETS["digits"])]))
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, each method once per seed")
     p.add_argument("--json", default="", help="write every run's summary here")
     args, overrides = p.parse_known_args(argv)
+    overrides = normalise_args(overrides)
+    try:
+        apply_overrides(PRESETS["digits"], overrides, known=("seeds", "json", "help"))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"digits, FOCA vs E2E, {args.seeds} seeds, overrides {overrides or 'none'}; "
           "about 15 s per FOCA run and 6 s per E2E run on 2 CPU cores", file=sys.stderr)
     results = run_seeds(range(args.seeds), overrides)

@@ -6,7 +6,7 @@
     python -m scripts.reproduce smoke --train_subset=256                               # the pipeline on a CPU
     make cifar10 SEEDS=5 ARGS="--data-dir /data"        # the same through make (mk/reproduce.mk)
 
-Name one group (listed below; scaled.report.GROUPS). Any `--key=value` (or `--key value`) of
+Name one group (listed below; scaled.report_runs.GROUPS). Any `--key=value` (or `--key value`) of
 scaled.config.ScaledConfig is applied to every preset of the group (type-checked; unknown keys are
 errors; --download=true fetches missing data with torchvision; --device=cpu only for tiny smoke runs).
 
@@ -32,7 +32,9 @@ from minifoca.config import Config, apply_overrides, to_dict
 from minifoca.data import DataError
 from scaled.config import ScaledConfig
 from scaled.presets import PRESETS, get
-from scaled.report import GROUPS, PAPER, RUNTIME, Timing, find_runs, hours, render
+from scaled.report import render
+from scaled.report_runs import GROUPS, PAPER, RUNTIME, find_runs
+from scaled.report_time import Timing, hours
 
 REPO = Path(__file__).resolve().parent.parent
 OWN = {"seeds", "runs_dir", "report", "only"}  # this script's options; everything else goes to scaled.train
@@ -88,7 +90,7 @@ def parse(argv: list[str]):
             raise Stop(f"--{key} is not an option here: use {NOT_HERE[key]}")
         else:
             overrides.append(f"--{key}{eq}{val}")
-    apply_overrides(ScaledConfig(), overrides, known=[*OWN, "dry_run", "help"])  # a bad option is named first
+    apply_overrides(ScaledConfig(), overrides, known=[*OWN, "dry_run", "help"], hide=NOT_HERE)  # a bad option is named first
     if len(positional) != 1 or positional[0] not in GROUPS:
         raise Stop(f"name one group: {', '.join(GROUPS)} (got {' '.join(positional) or 'none'}); "
                    "--help lists them with their presets")

@@ -11,3 +11,15 @@ os.environ.setdefault("FOCA_CACHE", str(REPO / ".cache"))
 # time, on 2 cores; spinning worker threads then cost 10-30x (measured: a tiny WRN step on CPU).
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Without the real data (a fresh clone with no ../shared beside it) the tests that need it skip;
+    say so once, with what to do, instead of once per test."""
+    data = Path(os.environ["FOCA_DATA"])
+    if (data / "cifar10").is_dir():
+        return
+    n = sum("FOCA_DATA" in str(r.longrepr) for r in terminalreporter.stats.get("skipped", []))
+    if n:
+        terminalreporter.write_line(f"real data: {data} has no cifar10/, so {n} tests that need it were skipped; "
+                                    "set FOCA_DATA to the shared data folder (../shared/data/README.md) to run them")

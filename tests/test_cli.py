@@ -1,13 +1,20 @@
-"""The minifoca command line as a user runs it: a JSON last line, a run folder, clear errors."""
+"""The command lines as a user runs them: minifoca.train's JSON last line and run folder; every entry
+point's --help; both option spellings; one-line errors with the close options; options checked
+before the data (a fresh clone has none)."""
+import dataclasses
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from minifoca import cli as mcli
 from minifoca.config import Config, apply_overrides
 from minifoca.runlog import read_jsonl
 
+REPO = Path(__file__).resolve().parent.parent
 FAST = ["--steps=40", "--stage2_epochs=2", "--eval_every=1", "--few_label_draws=1"]
 
 
@@ -70,3 +77,169 @@ def test_unwritable_out_dir(tmp_path):
 def test_overrides_are_typed():
     cfg = apply_overrides(Config(), ["--widths=8,4", "--bn=false", "--refresh=32", "--milestones=0.5"])
     assert cfg.widths == (8, 4) and cfg.bn is False and cfg.refresh == 32 and cfg.milestones == (0.5,)
+
+
+# --- every entry point explains itself ------------------------------------------------------------
+# (module, a line its help must hold beyond the config fields): -h/--help exits 0 and prints what
+# it does, example commands, every option with type and default, and the presets or groups.
+ENTRY_POINTS = {
+    "minifoca.train": ["python -m minifoca.train --dataset digits", "fashion ", "--preset NAME"],
+    "scaled.train": ["python -m scaled.train --preset smoke", "--dry-run", "--fidelity authors|ours",
+                     "wrn28-c10-foca ", "smoke "],
+    "scripts.reproduce": ["python -m scripts.reproduce cifar10", "--seeds N", "pyramidnet ", "table1 "],
+    "toy.run": ["python -m toy.run --fast", "--seeds SEEDS", "(int, default none)"],
+    "scaled.report": ["python -m scaled.report runs/scaled", "--seeds SEEDS", "(int, default 3)"],
+    "scripts.crosscheck": ["python -m scripts.crosscheck", "--json JSON"],
+    "scripts.digits_claims": ["python -m scripts.digits_claims", "--seeds SEEDS", "--n_c int = 100"],
+    "scripts.bench_mini": ["make bench-mini", "--threads THREADS"],
+    "scripts.bench_data": ["--batch BATCH", "(int, default 512)"],
+}
+CONFIG_OF = {"minifoca.train": "minifoca", "scripts.digits_claims": "minifoca", "scaled.train": "scaled",
+             "scripts.reproduce": "scaled"}
+
+
+def _config(layer):
+    if layer == "minifoca":
+        return Config
+    from scaled.config import ScaledConfig
+    return ScaledConfig
+
+
+@pytest.mark.parametrize("module", list(ENTRY_POINTS))
+def test_help_exits_0_and_lists_every_option(module):
+    flag = "-h" if module.endswith("train") else "--help"
+    r = subprocess.run([sys.executable, "-m", module, flag], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for want in ENTRY_POINTS[module]:
+        assert want in r.stdout, f"{module} {flag} lacks {want!r}"
+    if module in CONFIG_OF:  # every field, its type and default, and its comment from the class source
+        cls = _config(CONFIG_OF[module])
+        docs = mcli.field_docs(cls)
+        for name, typ in mcli.fields(cls).items():
+            line = next((ln for ln in r.stdout.splitlines() if ln.lstrip().startswith(f"--{name} ")), None)
+            assert line is not None, f"{module} --help lacks --{name}"
+            assert " = " in line, f"--{name} without its default: {line!r}"
+            at = r.stdout.index(line)
+            if docs.get(name):
+                assert docs[name].split()[0] in r.stdout[at:at + 500], f"--{name}: comment missing"
+
+
+@pytest.mark.parametrize("layer", ["minifoca", "scaled"])
+def test_every_config_field_has_a_comment(layer):
+    """STYLE rule 7: a comment on every field, because --help prints it (scaled may borrow the comment
+    of minifoca's field of the same name: the names mean the same)."""
+    cls = _config(layer)
+    docs, spare = mcli.field_docs(cls), mcli.field_docs(Config)
+    bare = [k for k in mcli.fields(cls) if not (docs.get(k) or (layer == "scaled" and spare.get(k)))]
+    assert not bare, f"fields of {cls.__name__} without a comment (--help would show nothing): {bare}"
+
+
+def test_field_docs_reads_the_class_source():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Demo:
+        # --- a section rule, not a field's meaning ---
+        a: int = 1  # the trailing comment
+        # the comment lines above a field
+        # without a trailing one
+        b: tuple[int, ...] = (2, 3)
+        c: str = ""
+        d: bool = False  # mine,
+        # not e's
+        e: float = 0.5  # e's own
+
+    docs = mcli.field_docs(Demo)
+    assert docs == {"a": "the trailing comment", "b": "the comment lines above a field without a trailing one",
+                    "c": "", "d": "mine,", "e": "e's own"}
+    lines = mcli.options_help(Demo())
+    assert lines[0].split() == ["--a", "int", "=", "1", "the", "trailing", "comment"]
+    assert lines[1].startswith("  --b int,... = 2,3 ") and '--c str = ""' in lines[2] and "--d bool = false" in lines[3]
+
+
+# --- --dataset names its own settings -------------------------------------------------------------
+def test_dataset_picks_its_own_preset():
+    from minifoca.config import PRESETS
+    from minifoca.train import parse, settings_note
+
+    cfg, opts = parse(["--dataset", "fashion"])
+    assert opts["preset"] == "fashion" and cfg == PRESETS["fashion"]
+    cfg, opts = parse(["--dataset=cifar10", "--steps", "7"])
+    assert cfg == dataclasses.replace(PRESETS["cifar10"], steps=7) and not settings_note(cfg, opts["preset"])
+    cfg, opts = parse(["--preset", "digits", "--dataset", "fashion", "--val_size=100"])
+    assert (cfg.dataset, cfg.steps, cfg.val_size, cfg.widths) == ("fashion", 2000, 100, (256, 256, 32))
+    note = settings_note(cfg, opts["preset"])  # printed by main: which settings run, and how to get the others
+    assert "the digits preset's settings run on fashion" in note and "widths=256,256,32" in note
+    assert "val_size" not in note and "--preset fashion" in note  # val_size was chosen by hand
+    assert parse([])[0] == PRESETS["digits"]
+
+
+# --- both spellings, flags, suggestions ---------------------------------------------------------------
+def test_key_value_and_key_space_value_are_the_same_everywhere():
+    from minifoca.train import parse as mini
+    from scaled.train import parse as scaled
+    from scripts.reproduce import parse as repro
+
+    a = mini(["--method=e2e", "--widths=8,4", "--lr=0.1", "--name=x", "--overwrite", "--bn=false"])
+    b = mini(["--method", "e2e", "--widths", "8,4", "--lr", "0.1", "--name", "x", "--overwrite", "--bn", "false"])
+    assert a == b and a[0].bn is False and a[1]["overwrite"] and a[1]["name"] == "x"
+    assert mini(["--bn", "--steps", "5"])[0].bn is True  # a bare bool field is a flag, not eating --steps
+    a = scaled(["--preset=smoke", "--epochs=1", "--data-dir=/d", "--dry-run", "--fidelity=ours"])
+    b = scaled(["--preset", "smoke", "--epochs", "1", "--data-dir", "/d", "--dry-run", "--fidelity", "ours"])
+    assert a == b and a[0].data_dir == "/d" and a[0].val_size == 5000 and a[1]["dry_run"]
+    a = repro(["smoke", "--seeds=2", "--runs-dir=/r", "--dry-run", "--epochs=1"])
+    b = repro(["--seeds", "2", "--runs-dir", "/r", "--dry-run", "smoke", "--epochs", "1"])
+    assert a == b and a[1]["seeds"] == 2 and a[1]["dry_run"] and a[2] == ["--epochs=1"]
+
+
+@pytest.mark.parametrize("module,args,message", [
+    ("minifoca.train", ["--lrr=1"], "unknown option --lrr (did you mean --lr?)"),
+    ("minifoca.train", ["--prest", "digits"], "(did you mean --preset?)"),
+    ("minifoca.train", ["--steps"], "--steps needs a value"),
+    ("minifoca.train", ["digits"], "unexpected argument 'digits'"),
+    ("scaled.train", ["--preset", "smoke", "--epoch", "2"], "unknown option --epoch (did you mean --epochs"),
+    ("scaled.train", ["--prest", "smoke"], "(did you mean --preset?)"),
+    ("scaled.train", ["--preset", "smoke", "--fidelty=ours"], "(did you mean --fidelity?)"),
+    ("scripts.reproduce", ["smoke", "--seed", "2"], "--seed is not an option here: use --seeds N"),
+    ("scripts.reproduce", ["smoke", "--sede=2"], "(did you mean --seeds, "),  # not --seed: not an option here
+    ("toy.run", ["--fats"], "unknown option --fats (did you mean --fast?)"),
+    ("scaled.report", ["--sed", "2"], "(did you mean --seeds?)"),
+    ("toy.run", ["--seeds", "0"], "--seeds and --jobs must be at least 1"),
+])
+def test_errors_are_one_line_with_what_to_do(tmp_path, module, args, message):
+    r = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path if module == "scaled.report" else None,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr[-2000:]
+
+
+# --- options are checked before the data (a fresh clone has no data folder) --------------------------
+@pytest.mark.parametrize("main,args,message", [
+    ("scaled", ["--preset", "smoke", "--model=resnet-50"], "unknown network"),
+    ("scaled", ["--preset", "smoke", "--train_subset=10"], "fewer than one batch"),
+    ("scaled", ["--preset", "smoke", "--dataset=imagenet"], "--dataset='imagenet': choose one of"),
+    ("scaled", ["--preset", "smoke", "--augment=fancy"], "--augment='fancy': choose one of"),
+    ("scaled", ["--preset", "smoke", "--head=E"], "choose one of A, B, C, D"),
+    ("scaled", ["--preset", "smoke", "--no_such=1"], "unknown option --no_such"),
+    ("scaled", ["--preset", "smoke"], "no CIFAR-10 in"),  # all options fine: now the data is named
+    ("minifoca", ["--dataset=cifar10", "--lr=fast"], "not a valid float"),
+    ("minifoca", ["--dataset=cifar10"], "does not exist"),
+    ("reproduce", ["smoke", "--model=resnet-50"], "unknown network"),
+    ("reproduce", ["smoke", "--train_subset=10"], "fewer than one batch"),
+    ("reproduce", ["smoke"], "no CIFAR-10 in"),
+])
+def test_options_are_checked_before_the_data(tmp_path, monkeypatch, capsys, main, args, message):
+    """What a fresh clone sees: FOCA_DATA names a folder that is empty (or missing)."""
+    import importlib
+
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("FOCA_DATA", str(empty if main != "minifoca" else tmp_path / "missing"))
+    mod = importlib.import_module({"scaled": "scaled.train", "minifoca": "minifoca.train",
+                                   "reproduce": "scripts.reproduce"}[main])
+    extra = [f"--runs-dir={tmp_path / 'runs'}"] if main == "reproduce" else [f"--out_dir={tmp_path / 'runs'}"]
+    assert mod.main([*args, *extra]) == 2
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("error: ")]
+    assert len(err) == 1 and message in err[0], err

@@ -177,3 +177,18 @@ def test_report_cli_and_make_fragment(tmp_path, capsys):
                           "ARGS=--data-dir /d"], cwd=REPO, capture_output=True, text=True).stdout
     assert "python3 -m scripts.reproduce cifar10 --seeds 2 --data-dir /d" in out
     assert "python3 -m scaled.report runs/scaled --out report --seeds 2" in out
+
+
+def test_report_modules_import_one_way_and_stay_small():
+    """report -> report_figures, report_time -> report_runs: no module imports one that imports it
+    (STYLE: ~300-line files)."""
+    import ast
+
+    allowed = {"report": {"report_figures", "report_runs", "report_time"}, "report_time": {"report_runs"},
+               "report_figures": {"report_runs"}, "report_runs": set()}
+    for name, ok in allowed.items():
+        src = (REPO / "scaled" / f"{name}.py").read_text()
+        used = {n.module.split(".")[-1] for n in ast.walk(ast.parse(src))
+                if isinstance(n, ast.ImportFrom) and n.module and n.module.split(".")[-1].startswith("report")}
+        assert used <= ok, f"scaled/{name}.py imports {sorted(used - ok)}"
+        assert len(src.splitlines()) <= 320, f"scaled/{name}.py has {len(src.splitlines())} lines"

@@ -17,7 +17,6 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
@@ -31,6 +30,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minifoca.backend import get_backend  # noqa: E402
+from minifoca.cli import ArgParser  # noqa: E402
 from minifoca.runlog import git_revision, write_json  # noqa: E402
 
 from . import plots  # noqa: E402
@@ -41,13 +41,14 @@ from .report import build_summary, table  # noqa: E402
 
 
 def parse(argv) -> tuple:
-    ap = argparse.ArgumentParser(prog="python -m toy.run", description=__doc__.split("\n")[0])
-    ap.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    ap = ArgParser("python -m toy.run", __doc__)
+    ap.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                    help="numpy, or cupy on a GPU (the same numbers: randomness is drawn on the host)")
     ap.add_argument("--fast", action="store_true",
                     help="reduced sizes (the test suite's run); its numbers are not the claims")
-    ap.add_argument("--out", default="figures", help="folder for the PNGs and toy_metrics.json (default figures)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5; fast 2)")
-    ap.add_argument("--jobs", type=int, default=None, help="worker processes (default: 2 or the cores; cupy: 1)")
+    ap.add_argument("--out", default="figures", help="folder for the PNGs and toy_metrics.json")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (none: 5, with --fast 2)")
+    ap.add_argument("--jobs", type=int, default=None, help="worker processes (none: 2 or the cores if fewer; cupy: 1)")
     ap.add_argument("--bn", action="store_true", help="variant: BatchNorm in the hidden layers of F_phi")
     args = ap.parse_args(argv)
     tc = PRESETS["fast" if args.fast else "full"]

@@ -35,7 +35,6 @@ where the difference is largest. tests/test_crosscheck.py asserts the same check
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -45,6 +44,7 @@ import time
 import torch
 
 from minifoca.backend import cupy_available, get_backend
+from minifoca.cli import ArgParser
 
 from .authors_checks import authors_rows
 from .conv import conv_rows
@@ -114,7 +114,7 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="toy, minifoca and scaled compute the same numbers (float64)")
+    p = ArgParser("python -m scripts.crosscheck", __doc__)
     p.add_argument("--json", default="", help="also write the rows to this file")
     p.add_argument("--authors", action="store_true", help="only the rows against the authors' code")
     p.add_argument("--full", action="store_true",
