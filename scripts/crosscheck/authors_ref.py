@@ -247,10 +247,16 @@ def run_theirs(ref, args, data: dict, key: dict, seed: int = 0):
         x = tr.data_augment(args, data["train"]["input"][idx], data["co_length"])  # float32 (B, 3, 32, 32)
         return x, x.cuda(), data["train"]["label"][idx]  # .cuda(): float64 here (patch 1)
 
-    def params_and_state(phase, i, module, prefix):
-        p = {n: q for n, q in module.named_parameters()}
-        trace.add(phase, "parameters", i, **ours(prefix, p))
-        trace.add(phase, "BN running statistics", i, **ours("fet", {n: b for n, b in fet.named_buffers()}))
+    def step(phase, i, loss, which):
+        """Their optimiser step on `which` ("fet" in stage 1, "clf" in stage 2), and what it leaves."""
+        module = net[which]
+        opt[which].zero_grad()
+        loss.backward()
+        opt[which].step()
+        trace.add(phase, "loss", i, loss=loss)
+        trace.add(phase, "gradients", i, **ours(which, {n: q.grad for n, q in module.named_parameters()}))
+        trace.add(phase, "parameters", i, **ours(which, dict(module.named_parameters())))
+        trace.add(phase, "BN running statistics", i, **ours("fet", dict(fet.named_buffers())))
 
     with patched(ref, events):
         it = 0
@@ -271,13 +277,7 @@ def run_theirs(ref, args, data: dict, key: dict, seed: int = 0):
                     trace.add("stage 1", "weak classifier", i, **{"weak W": w.weight, "weak b": w.bias})
                 x32, x, t = batch(perm, b)
                 trace.add("stage 1", "augmented batch", i, x=x32)
-                loss = F.cross_entropy(clf(fet(x)), t)
-                opt["fet"].zero_grad()
-                loss.backward()
-                opt["fet"].step()
-                trace.add("stage 1", "loss", i, loss=loss)
-                trace.add("stage 1", "gradients", i, **ours("fet", {n: q.grad for n, q in fet.named_parameters()}))
-                params_and_state("stage 1", i, fet, "fet")
+                step("stage 1", i, F.cross_entropy(clf(fet(x)), t), "fet")
             trace.add("stage 1", "learning rate", epoch - 1, lr=opt["fet"].param_groups[0]["lr"])
             trace.add("stage 1", "test error", epoch - 1, error=tr.valid(args, data, net)[1] / 100)
         tr.init_weight(args, clf, opt["clf"])  # --- stage 2 ---
@@ -292,13 +292,7 @@ def run_theirs(ref, args, data: dict, key: dict, seed: int = 0):
                 with torch.no_grad():
                     f = fet(x)
                 trace.add("stage 2", "features", i, f=f)
-                loss = F.cross_entropy(clf(f), t)
-                opt["clf"].zero_grad()
-                loss.backward()
-                opt["clf"].step()
-                trace.add("stage 2", "loss", i, loss=loss)
-                trace.add("stage 2", "gradients", i, **ours("clf", {n: q.grad for n, q in clf.named_parameters()}))
-                params_and_state("stage 2", i, clf, "clf")
+                step("stage 2", i, F.cross_entropy(clf(f), t), "clf")
                 i += 1
             trace.add("stage 2", "test error", epoch, error=tr.valid(args, data, net)[1] / 100)
     return trace, events, initial
