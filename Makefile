@@ -33,6 +33,7 @@ help:
 	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make cifar10 ...  the paper's results on a GPU: make help-reproduce lists them; make report"
+	@echo "make cifar10-budget  FOCA vs E2E on real CIFAR-10 in MINUTES (default 10) on your GPU (scripts/budget.py)"
 	@echo "Any target: PY=python3 to use an existing Python instead of .venv"
 
 setup-light: $(LIGHT)
@@ -83,6 +84,13 @@ mutate: $(FULL)
 
 digits-claims: $(LIGHT)
 	$(PY) -m scripts.digits_claims $(ARGS)
+
+# FOCA vs E2E on real CIFAR-10 in MINUTES of one GPU: epochs sized from a probe on the card, run
+# folders + budget.json + budget_features.png under runs/budget/<date-time>/. ARGS: --data-dir DIR,
+# --download=true, --seeds N, --out DIR. Without a GPU: one line, within seconds.
+MINUTES ?= 10
+cifar10-budget: $(FULL)
+	$(PY) -m scripts.budget --minutes $(MINUTES) $(ARGS)
 
 include mk/reproduce.mk
 

@@ -1,34 +1,38 @@
 """GPU speed of scaled against a reference-style training loop, on one card (a benchmark, not a test).
 
-    python3 -m scripts.gpu_bench --out $OUT            # on the GPU box, ~6 min (scripts/gpu_check.sh)
-    python -m scripts.gpu_bench --tiny --out /tmp/b    # CPU smoke of the script itself, ~1 min
+    python3 -m scripts.gpu_bench --out $OUT --budget-s 150   # on the GPU box (run 1 of scripts/README.md)
+    python -m scripts.gpu_bench --tiny --out /tmp/b          # CPU smoke of the script itself
 
 Measured in one run, on one card, on synthetic uint8 images of the real shapes (throughput does not
-depend on pixel values; the real-data run is scripts/gpu_budget.py):
+depend on pixel values; real data: scripts/budget.py), items in order of importance:
   - bf16 matmul peak (TFLOP/s), the yardstick for achieved TFLOP/s;
-  - WRN-28-10 stage-1 FOCA (R = 32 and R = 1, n_c = 100) and E2E steps through the real engine
-    (scaled/engine.py: device data, batched augmentation, bf16 + channels_last), with torch.compile
-    when --compile, against a plain fp32 NCHW E2E loop fed by a torchvision DataLoader with CPU
-    transforms, the way the reference implementations train;
-  - the same for PyramidNet-272 + ShakeDrop;
-  - FLOPs per image (torch.utils.flop_counter, forward + backward) -> achieved TFLOP/s;
-  - projected hours on this card for every row of Tables 1-3 at the paper's epochs.
-Writes $OUT/gpu_bench.json (card from nvidia-smi, torch version, date, command, raw timings) and
-prints a short table last. Items that would overrun --budget-s are skipped and listed as skipped.
+  - one weak-classifier refresh (64 steps): the eager loop, the bias-folded loop, its CUDA graph;
+  - WRN-28-10 stage-1 FOCA (R = 32, with one stage-2 epoch; R = 1) and E2E steps through the real
+    engine (device data, batched augmentation, bf16 + channels_last, a checkpoint and an evaluation
+    per epoch, timed apart), against a plain fp32 NCHW E2E loop fed by a torchvision DataLoader with
+    CPU transforms; its convolutions use TF32 (torch's default) unless the item says "TF32 off";
+  - the same for PyramidNet-272 + ShakeDrop, CIFAR-100 (n_c 1000) and Tiny ImageNet (64x64);
+  - FLOPs per image, counted once per network on the meta device: forward + backward for E2E, plus
+    the weak batch's forward (n_c / (R n_f) per training image) for FOCA;
+  - projected hours on this card for every row of Tables 1-3: training, stage 2, stage 3, a
+    checkpoint per epoch and the evaluations, each from a measured number (none where one is missing).
+$OUT/gpu_bench.json is rewritten after every item (an item's own error is recorded and the next runs);
+the short table is printed last, also when SIGTERM stops the script.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import functools
+import gc
 import os
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,21 +42,9 @@ from scaled.engine import Run
 from scaled.models import build_model
 from scaled.presets import get
 from scripts.bench_data import torchvision_loader
+from scripts.gpu_common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
 
-TRAIN_IMAGES = 45000  # our runs hold out 5,000 for validation (the paper trains on all 50,000)
-
-
-def card() -> dict:
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "command": " ".join(sys.argv), "cpus": os.cpu_count()}
-    try:
-        q = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
-                            "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout.strip()
-        info["nvidia_smi"] = q
-    except (OSError, subprocess.TimeoutExpired):
-        info["nvidia_smi"] = "not available"
-    info["device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    return info
+EVAL_N = 512  # images per timed evaluation; scaled to the preset's split in the projection
 
 
 def sync(device):
@@ -60,126 +52,187 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def matmul_peak(device, n: int, iters: int = 20) -> float:
-    """TFLOP/s of an n x n x n bf16 matmul (fp32 on CPU), median of iters."""
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+def timed(fn, device, iters: int, warmup: int = 3) -> float:
+    """Median seconds of fn() over iters calls after warmup calls."""
     times = []
-    for i in range(iters + 3):
+    for i in range(warmup + iters):
         sync(device)
         t = time.perf_counter()
-        a @ b
+        fn()
         sync(device)
         times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / float(np.median(times[3:])) / 1e12
+    return statistics.median(times[warmup:])
 
 
-def flops_per_image(model: str, num_classes: int, size: int, shakedrop: bool) -> float:
-    """Forward + backward FLOPs per image (convolutions and matmuls) of the E2E step, on the CPU."""
+def matmul_peak(device, n: int) -> float:
+    """TFLOP/s of an n x n x n bf16 matmul (fp32 on CPU)."""
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    return round(2 * n ** 3 / timed(lambda: a @ b, device, 20) / 1e12, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def flops_per_image(model: str, num_classes: int, size: int, shakedrop: bool) -> tuple[float, float]:
+    """(forward, forward + backward) FLOPs per image of the E2E step, counted on the meta device:
+    shapes only, no arithmetic (on the CPU it took 6.6 s for WRN-28-10, 22.6 s for PyramidNet)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    net = build_model(model, num_classes, image_size=size, shakedrop=shakedrop)
-    x = torch.randn(2, 3, size, size)
-    with FlopCounterMode(display=False) as counter:
-        F.cross_entropy(net(x), torch.zeros(2, dtype=torch.long)).backward()
-    return counter.get_total_flops() / 2
+    with torch.device("meta"):
+        net = build_model(model, num_classes, image_size=size, shakedrop=shakedrop)
+        x, t = torch.randn(2, 3, size, size), torch.zeros(2, dtype=torch.long)
+        with FlopCounterMode(display=False) as fwd:
+            loss = F.cross_entropy(net(x), t)
+        with FlopCounterMode(display=False) as bwd:
+            loss.backward()
+    return fwd.get_total_flops() / 2, (fwd.get_total_flops() + bwd.get_total_flops()) / 2
 
 
-def synthetic_npz(folder: Path, size: int, classes: int, n: int) -> str:
-    path = folder / f"synthetic-{size}-{classes}-{n}.npz"
-    if not path.exists():
-        rng = np.random.default_rng(0)
-        np.savez(path, x_train=rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
-                 y_train=rng.integers(0, classes, n), x_test=rng.integers(0, 256, (256, size, size, 3), dtype=np.uint8),
-                 y_test=rng.integers(0, classes, 256))
-    return str(path)
+def engine_rate(cfg, steps: int, folder: Path, stage2: bool = False) -> dict:
+    """Stage 1 through the real engine: 2 epochs of `steps` steps, the second timed (the first pays
+    for cudnn autotuning and compilation); each epoch evaluates EVAL_N images and writes a
+    checkpoint, timed apart. stage2: one stage-2 epoch after (forward-only features + classifier)."""
+    from minifoca.runlog import RunDir
 
-
-def engine_rate(cfg, steps: int) -> dict:
-    """images/s of stage 1 through the real engine: 2 epochs of `steps` steps, the second timed
-    (the first pays for cudnn autotuning and compilation)."""
-    cfg = dataclasses.replace(cfg, train_subset=cfg.n_f * steps, epochs=2, eval_every=10 ** 6,
-                              eval_subset=256, val_size=256, schedule="constant")
+    cfg = dataclasses.replace(cfg, train_subset=cfg.n_f * steps, epochs=2, eval_every=1, eval_subset=EVAL_N,
+                              val_size=EVAL_N, schedule="constant", stage2_epochs=1, stage2_batch=cfg.n_f)
     run = Run(cfg)
+    run.rundir = RunDir(folder, {}, overwrite=True)
     tic = time.perf_counter()
     (foca.train_foca if cfg.method == "foca" else foca.train_e2e)(run)
-    return {"images_per_s": run.records[-1]["images_per_s"], "first_epoch_s": run.records[0]["train_seconds"],
-            "wall_s": round(time.perf_counter() - tic, 1)}
+    last = run.records[-1]
+    out = {"images_per_s": last["images_per_s"], "first_epoch_s": run.records[0]["train_seconds"],
+           "eval_s_per_image": round(last["eval_seconds"] / EVAL_N, 7),
+           "checkpoint_s": last.get("checkpoint_seconds")}
+    if stage2:
+        foca.train_classifier(run)
+        out["stage2_images_per_s"] = run.records[-1]["images_per_s"]
+    out["wall_s"] = round(time.perf_counter() - tic, 1)
+    return out
 
 
-def reference_rate(cfg, steps: int, workers: int) -> dict:
+def reference_rate(cfg, steps: int, workers: int, tf32: bool = True) -> dict:
     """images/s of a plain fp32 NCHW E2E loop fed by a torchvision DataLoader (CPU transforms)."""
-    run = Run(dataclasses.replace(cfg, train_subset=cfg.n_f * (steps + 5), val_size=256, eval_subset=256,
+    run = Run(dataclasses.replace(cfg, train_subset=cfg.n_f * (steps + 5), val_size=EVAL_N, eval_subset=EVAL_N,
                                   precision="fp32", channels_last=False))
     net, device = run.net.to(memory_format=torch.contiguous_format), run.device
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     loader = iter(torchvision_loader(run.data, AUGMENT[cfg.augment], device, cfg.n_f, workers))
-    for i in range(steps + 5):
-        if i == 5:  # warm-up done (workers started, cudnn autotuned)
-            sync(device)
-            tic = time.perf_counter()
-        x, t = next(loader)
-        x, t = x.to(device, non_blocking=True), t.to(device, non_blocking=True)
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), t).backward()
-        opt.step()
-    sync(device)
-    return {"images_per_s": round(steps * cfg.n_f / (time.perf_counter() - tic), 1)}
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        for i in range(steps + 5):
+            if i == 5:  # warm-up done (workers started, cudnn autotuned)
+                sync(device)
+                tic = time.perf_counter()
+            x, t = next(loader)
+            x, t = x.to(device, non_blocking=True), t.to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), t).backward()
+            opt.step()
+        sync(device)
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+    return {"images_per_s": round(steps * cfg.n_f / (time.perf_counter() - tic), 1), "tf32_convolutions": tf32}
+
+
+def weak_refresh(device, n: int, d: int, k: int) -> dict:
+    """ms per ComputeClassifier call: the eager reference, the folded loop, the folded CUDA graph."""
+    from scaled.weak_graph import compute_classifier_fast
+
+    cfg = get("wrn28-c10-foca")
+    g = torch.Generator(device).manual_seed(0)
+    f, t = torch.randn(n, d, device=device, generator=g), torch.randint(k, (n,), device=device, generator=g)
+    out = {"eager_ms": timed(lambda: foca.compute_classifier(f, t, k, cfg, g), device, 20) * 1e3,
+           "folded_ms": timed(lambda: compute_classifier_fast(f, t, k, cfg, g, graph=False), device, 20) * 1e3}
+    if device.startswith("cuda"):
+        out["graph_ms"] = timed(lambda: compute_classifier_fast(f, t, k, cfg, g), device, 20) * 1e3
+    return {key: round(v, 3) for key, v in out.items()}
 
 
 def plan(tiny: bool, compile_: bool) -> list[tuple[str, str, dict, str]]:
     """(item, preset, overrides, kind) in the order they run; the most important first."""
-    if tiny:
-        net = {"model": "wrn-10-1"}, {"model": "pyramidnet-11-8"}
-    else:
-        net = {}, {}
-    items = [("wrn28 FOCA R=32", "wrn28-c10-foca", net[0], "engine"),
+    net = ({"model": "wrn-10-1"}, {"model": "pyramidnet-11-8"}) if tiny else ({}, {})
+    items = [("weak classifier refresh", "wrn28-c10-foca", {}, "weak"),
+             ("wrn28 FOCA R=32", "wrn28-c10-foca", net[0], "engine+stage2"),
              ("wrn28 E2E", "wrn28-c10-e2e", net[0], "engine"),
              ("wrn28 reference fp32 loop", "wrn28-c10-e2e", net[0], "reference"),
              ("wrn28 FOCA R=1", "wrn28-c10-foca", {**net[0], "refresh": 1}, "engine"),
-             ("pyr272 FOCA R=32", "pyr272-c10-foca", net[1], "engine"),
+             ("pyr272 FOCA R=32", "pyr272-c10-foca", net[1], "engine+stage2"),
              ("pyr272 E2E", "pyr272-c10-e2e", net[1], "engine"),
+             ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", "wrn28-c100-foca", net[0], "engine+stage2"),
+             ("wrn28 FOCA R=32 Tiny ImageNet 64x64", "wrn28-tin-foca", net[0], "engine+stage2"),
+             ("wrn28 E2E Tiny ImageNet 64x64", "wrn28-tin-e2e", net[0], "engine"),
              ("pyr272 reference fp32 loop", "pyr272-c10-e2e", net[1], "reference"),
-             ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", "wrn28-c100-foca", net[0], "engine"),
-             ("wrn28 FOCA R=32 Tiny ImageNet 64x64", "wrn28-tin-foca", net[0], "engine")]
+             ("wrn28 reference fp32 loop, TF32 off", "wrn28-c10-e2e", net[0], "reference-strict")]
     if compile_:
         items += [("wrn28 FOCA R=32 compiled", "wrn28-c10-foca", {**net[0], "compile": True}, "engine"),
                   ("wrn28 E2E compiled", "wrn28-c10-e2e", {**net[0], "compile": True}, "engine")]
     return items
 
 
-# preset -> (measured item for stage 1, images per epoch); stage 2 is projected as 5 forward-only
-# epochs at a third of the E2E step's cost, stage 3 (fine-tuning) at the E2E rate.
+def measure(item, preset, over, kind, args, device, tmp: Path) -> dict:
+    if kind == "weak":
+        return weak_refresh(device, *((20, 16, 10) if args.tiny else (100, 128, 10)))
+    cfg = get(preset)
+    size, classes = (64, 200) if cfg.dataset == "tinyimagenet" else (32, 100 if "100" in cfg.dataset else 10)
+    n = cfg.n_f * (args.steps + 5) + EVAL_N
+    runtime = dict(device=device, precision="fp32" if args.tiny else "bf16", channels_last=not args.tiny)
+    small = {"n_f": 16, "stage2_batch": 16, "n_c": min(cfg.n_c, 40), "weak_steps": 8} if args.tiny else {}
+    cfg = dataclasses.replace(cfg, **runtime, **over, **small, dataset=synthetic_npz(tmp, size, classes, n, EVAL_N))
+    if kind.startswith("engine"):
+        res = engine_rate(cfg, args.steps, tmp / "run", stage2=kind.endswith("stage2"))
+    else:
+        res = reference_rate(cfg, args.steps, args.workers, tf32=kind != "reference-strict")
+    fwd, e2e = flops_per_image(cfg.model, classes, size, cfg.shakedrop)
+    # FOCA also runs the weak batch forward (no grad): n_c images every R steps of n_f images
+    fl = e2e + (fwd * cfg.n_c / (cfg.refresh * cfg.n_f) if cfg.method == "foca" and kind.startswith("engine") else 0)
+    res.update(gflops_per_image=round(fl / 1e9, 3), achieved_tflops=round(res["images_per_s"] * fl / 1e12, 1))
+    return res
+
+
+# preset -> (item measuring its stage 1, images per epoch, evaluation images per evaluation)
+TRAIN, TIN_TRAIN = 50000, 100000  # the paper presets train on every training image (val_size=0)
 PROJECT = {
-    **{p: ("wrn28 FOCA R=32", TRAIN_IMAGES) for p in ("table1-A", "table1-B", "table1-C", "table1-D",
-                                                       "wrn28-c10-foca", "finetune-c10")},
-    "wrn28-c10-e2e": ("wrn28 E2E", TRAIN_IMAGES), "wrn28-c10-e2e-matched": ("wrn28 E2E", TRAIN_IMAGES),
-    "wrn28-c100-foca": ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", TRAIN_IMAGES),
-    "finetune-c100": ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", TRAIN_IMAGES),
-    "wrn28-c100-e2e": ("wrn28 E2E", TRAIN_IMAGES), "wrn28-c100-e2e-matched": ("wrn28 E2E", TRAIN_IMAGES),
-    "wrn28-tin-foca": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 90000),  # 100k less 10% per class
-    # E2E at 64x64 is not measured separately: FOCA's R = 32 step costs what E2E's does (+-5%)
-    "wrn28-tin-e2e": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 90000),
-    "wrn28-tin-e2e-matched": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", 90000),
-    "pyr272-c10-foca": ("pyr272 FOCA R=32", TRAIN_IMAGES), "pyr272-c100-foca": ("pyr272 FOCA R=32", TRAIN_IMAGES),
-    "pyr272-c10-e2e": ("pyr272 E2E", TRAIN_IMAGES), "pyr272-c100-e2e": ("pyr272 E2E", TRAIN_IMAGES),
+    **{p: ("wrn28 FOCA R=32", TRAIN) for p in ("table1-A", "table1-B", "table1-C", "table1-D",
+                                                "wrn28-c10-foca", "finetune-c10")},
+    "wrn28-c10-e2e": ("wrn28 E2E", TRAIN), "wrn28-c10-e2e-matched": ("wrn28 E2E", TRAIN),
+    "wrn28-c100-foca": ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", TRAIN),
+    "finetune-c100": ("wrn28 FOCA R=32 CIFAR-100 (n_c 1000)", TRAIN),
+    "wrn28-c100-e2e": ("wrn28 E2E", TRAIN), "wrn28-c100-e2e-matched": ("wrn28 E2E", TRAIN),
+    "wrn28-tin-foca": ("wrn28 FOCA R=32 Tiny ImageNet 64x64", TIN_TRAIN),
+    "wrn28-tin-e2e": ("wrn28 E2E Tiny ImageNet 64x64", TIN_TRAIN),
+    "wrn28-tin-e2e-matched": ("wrn28 E2E Tiny ImageNet 64x64", TIN_TRAIN),
+    "pyr272-c10-foca": ("pyr272 FOCA R=32", TRAIN), "pyr272-c100-foca": ("pyr272 FOCA R=32", TRAIN),
+    "pyr272-c10-e2e": ("pyr272 E2E", TRAIN), "pyr272-c100-e2e": ("pyr272 E2E", TRAIN),
 }
+E2E_OF = {"wrn28 FOCA R=32 Tiny ImageNet 64x64": "wrn28 E2E Tiny ImageNet 64x64", "pyr272 FOCA R=32": "pyr272 E2E"}
 
 
-def project(rates: dict) -> list[dict]:
+def project(items: dict) -> list[dict]:
+    """Hours per preset on this card: every part from a measured number, or no number at all."""
     rows = []
     for preset, (item, images) in PROJECT.items():
-        cfg = get(preset)
-        if item not in rates:
-            rows.append({"preset": preset, "hours": None, "from": f"{item} (not measured)"})
-            continue
-        e2e_item = "pyr272 E2E" if "pyr" in preset else "wrn28 E2E"
-        e2e = rates.get(e2e_item, rates[item]) * (rates[item] / rates.get("wrn28 FOCA R=32", rates[item])
-                                                  if "tin" in preset else 1.0)
-        secs = cfg.epochs * images / rates[item]
+        cfg, m = get(preset), items.get(item, {})
+        e2e = items.get(E2E_OF.get(item, "wrn28 E2E"), {})
+        need = [("stage 1", m.get("images_per_s"))]
         if cfg.method == "foca":
-            secs += cfg.stage2_epochs * images / (3 * e2e) + cfg.finetune_epochs * images / e2e
-        rows.append({"preset": preset, "epochs": cfg.epochs, "hours": round(secs / 3600, 2), "from": item})
+            need += [("stage 2", m.get("stage2_images_per_s"))]
+            need += [("stage 3", e2e.get("images_per_s"))] if cfg.finetune_epochs else []
+        missing = [part for part, v in need if not v]
+        if missing or m.get("checkpoint_s") is None:
+            rows.append({"preset": preset, "hours": None, "from": f"{item}: {', '.join(missing) or 'checkpoint'} not measured"})
+            continue
+        eval_images = cfg.val_size or 10000  # val, else the 10,000-image test split the paper presets log
+        epochs = cfg.epochs + (cfg.stage2_epochs + cfg.finetune_epochs if cfg.method == "foca" else 0)
+        evals = cfg.epochs // cfg.eval_every + 1 + (epochs - cfg.epochs)
+        secs = {"train": cfg.epochs * images / m["images_per_s"],
+                "checkpoints": -(-epochs // cfg.checkpoint_every) * m["checkpoint_s"],
+                "evaluation": evals * eval_images * m["eval_s_per_image"]}
+        if cfg.method == "foca":
+            secs["stage 2"] = cfg.stage2_epochs * images / m["stage2_images_per_s"]
+            secs["stage 3"] = cfg.finetune_epochs * images / e2e["images_per_s"] if cfg.finetune_epochs else 0.0
+        rows.append({"preset": preset, "epochs": cfg.epochs, "hours": round(sum(secs.values()) / 3600, 2),
+                     "parts_hours": {k: round(v / 3600, 3) for k, v in secs.items()}, "from": item})
     return rows
 
 
@@ -188,7 +241,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for gpu_bench.json")
     p.add_argument("--tiny", action="store_true", help="CPU smoke of this script: tiny nets, few steps")
     p.add_argument("--steps", type=int, default=0, help="steps per timed epoch (default 64; tiny 2)")
-    p.add_argument("--budget-s", type=float, default=330, help="skip items that would start after this")
+    p.add_argument("--budget-s", type=float, default=330, help="start no item after this many seconds")
     p.add_argument("--compile", action="store_true", help="also measure torch.compile (adds ~2 min)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     args = p.parse_args(argv)
@@ -197,56 +250,67 @@ def main(argv=None) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA GPU here; run with --tiny for the CPU smoke of this script", file=sys.stderr)
         return 2
-    steps = args.steps or (2 if args.tiny else 64)
-    out = {"card": card(), "steps_per_epoch": steps, "synthetic_data": True, "items": {}, "skipped": []}
-    print(f"gpu_bench: {out['card']['device']}, {steps} steps per timed epoch, budget {args.budget_s:.0f} s",
-          file=sys.stderr)
-    out["matmul_peak_tflops"] = round(matmul_peak(device, 256 if args.tiny else 8192), 1)
+    stop_on_sigterm()
+    args.steps = args.steps or (2 if args.tiny else 64)
+    items = plan(args.tiny, args.compile)
+    out = {"card": card(), "steps_per_epoch": args.steps, "synthetic_data": True, "tiny": args.tiny,
+           "items": {}, "pending": [i[0] for i in items], "running": None, "skipped": [], "stopped": None}
+    path = Path(args.out) / "gpu_bench.json"
+    print(f"gpu_bench: {out['card']['device']}, {args.steps} steps per timed epoch, budget {args.budget_s:.0f} s",
+          file=sys.stderr, flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="gpu_bench_"))
-    runtime = dict(device=device, precision="fp32" if args.tiny else "bf16", channels_last=not args.tiny)
-    for item, preset, over, kind in plan(args.tiny, args.compile):
-        if time.perf_counter() - t0 > args.budget_s:
-            out["skipped"].append(item)
-            continue
-        cfg = get(preset)
-        size, classes = (64, 200) if cfg.dataset == "tinyimagenet" else (32, 100 if "100" in cfg.dataset else 10)
-        n = cfg.n_f * (steps + 5) + 512
-        cfg = dataclasses.replace(cfg, **runtime, **over, dataset=synthetic_npz(tmp, size, classes, n),
-                                  **({"n_f": 16, "stage2_batch": 16, "n_c": min(cfg.n_c, 40), "weak_steps": 8} if args.tiny else {}))
-        tic = time.perf_counter()
-        try:
-            res = engine_rate(cfg, steps) if kind == "engine" else reference_rate(cfg, steps, args.workers)
-        except torch.OutOfMemoryError as e:  # one item must not lose the others' numbers
-            res = {"error": f"out of memory: {str(e)[:200]}"}
-        fl = flops_per_image(cfg.model, classes, size, cfg.shakedrop) if "images_per_s" in res else 0
-        res.update(preset=preset, overrides={k: v for k, v in over.items()}, kind=kind,
-                   gflops_per_image=round(fl / 1e9, 2), seconds=round(time.perf_counter() - tic, 1))
-        if "images_per_s" in res:
-            res["achieved_tflops"] = round(res["images_per_s"] * fl / 1e12, 1)
-        out["items"][item] = res
-        print(f"  {item}: {res}", file=sys.stderr, flush=True)
-    rates = {k: v["images_per_s"] for k, v in out["items"].items() if "images_per_s" in v}
-    out["projection"] = project(rates)  # tiny: the code path only, numbers meaningless
-    out["total_seconds"] = round(time.perf_counter() - t0, 1)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "gpu_bench.json").write_text(json.dumps(out, indent=1) + "\n")
-    print(table(out, rates))
-    return 0
+    try:
+        out["matmul_peak_tflops"] = matmul_peak(device, 256 if args.tiny else 8192)
+        write_json(path, out)
+        for item, preset, over, kind in items:
+            out["pending"].remove(item)
+            if time.perf_counter() - t0 > args.budget_s:
+                out["skipped"].append(item)
+                continue
+            out["running"], tic = item, time.perf_counter()
+            write_json(path, out)  # a kill now leaves this item named as the one it stopped in
+            try:
+                res = measure(item, preset, over, kind, args, device, tmp)
+            except Stopped:
+                raise
+            except Exception as e:  # noqa: BLE001 - one item's failure must not lose the others'
+                traceback.print_exc()
+                res = {"error": error_text(e)}
+                gc.collect()
+                if device == "cuda":
+                    torch.cuda.empty_cache()
+            out["items"][item] = {**res, "preset": preset, "overrides": over, "kind": kind,
+                                  "seconds": round(time.perf_counter() - tic, 1)}
+            out["projection"] = project(out["items"])  # tiny: the code path only, numbers meaningless
+            out["total_seconds"], out["running"] = round(time.perf_counter() - t0, 1), None
+            write_json(path, out)
+            print(f"  {item}: {out['items'][item]}", file=sys.stderr, flush=True)
+    except Stopped as e:
+        out["stopped"] = (f"{e} after {time.perf_counter() - t0:.0f} s, in {out['running'] or '-'}; "
+                          f"not run: {', '.join(out['pending']) or '-'}")
+    write_json(path, out)
+    print(table(out))
+    return 0 if not out["stopped"] and all("error" not in r for r in out["items"].values()) else 1
 
 
-def table(out: dict, rates: dict) -> str:
+def table(out: dict) -> str:
+    items = out["items"]
+    rates = {k: v["images_per_s"] for k, v in items.items() if "images_per_s" in v}
     lines = [f"{out['card']['device']} | torch {out['card']['torch']} | bf16 matmul peak "
-             f"{out['matmul_peak_tflops']} TFLOP/s", "| item | images/s | vs reference loop | TFLOP/s |",
+             f"{out.get('matmul_peak_tflops', '?')} TFLOP/s", "| item | images/s | vs reference loop | TFLOP/s |",
              "|---|---|---|---|"]
-    for item, r in out["items"].items():
+    for item, r in items.items():
         ref = rates.get(("pyr272" if item.startswith("pyr") else "wrn28") + " reference fp32 loop")
         ratio = f"{r['images_per_s'] / ref:.1f}x" if ref and "images_per_s" in r else "-"
-        lines.append(f"| {item} | {r.get('images_per_s', r.get('error'))} | {ratio} | {r.get('achieved_tflops', '-')} |")
+        value = r.get("images_per_s", r.get("error", {k: v for k, v in r.items() if k.endswith("_ms")}))
+        lines.append(f"| {item} | {value} | {ratio} | {r.get('achieved_tflops', '-')} |")
     if "wrn28 FOCA R=32" in rates and "wrn28 E2E" in rates:
         lines.append(f"FOCA (R=32) epoch time / E2E epoch time: {rates['wrn28 E2E'] / rates['wrn28 FOCA R=32']:.3f}")
-    for row in out["projection"]:
-        lines.append(f"projected {row['preset']}: {row['hours']} h on this card ({row.get('epochs', '?')} epochs, from {row['from']})")
+    for row in out.get("projection", []):
+        if row["hours"] is not None:
+            lines.append(f"projected {row['preset']}: {row['hours']} h ({row['epochs']} epochs, from {row['from']})")
     lines += [f"skipped (time): {', '.join(out['skipped'])}"] if out["skipped"] else []
+    lines += [f"stopped: {out['stopped']}"] if out["stopped"] else []
     return "\n".join(lines)
 
 

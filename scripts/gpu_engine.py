@@ -1,0 +1,141 @@
+"""The real engine on CUDA, end to end through the CLI: scaled.train runs FOCA stages 1-3 in bf16 +
+channels_last on synthetic images, once uninterrupted and once killed after its first epoch
+(FOCA_TEST_KILL_AFTER=1: the engine SIGKILLs itself right after that checkpoint) and resumed; then
+E2E and PyramidNet + ShakeDrop for one epoch each. Proves on the card what the CPU tests prove on
+the CPU: the three stages, resume, the CLI, the CUDA weak-classifier graph.
+
+    python3 -m scripts.gpu_engine --out $OUT       # on the GPU box (run 1 of scripts/README.md), ~1 min
+    python -m scripts.gpu_engine --tiny --out /tmp/e   # the same code on the CPU in fp32 (the tests)
+
+Writes $OUT/gpu_engine.json after every run: each run's exit status, seconds, summary and stages;
+the resumed run against the uninterrupted one (on the CPU equal bit for bit; on CUDA, cudnn's
+autotuned kernels need not be deterministic, so the difference is reported, not required to be 0).
+Prints a short table last. Exit 0 when every run finished and the resumed run has all three stages.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scripts.gpu_common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def train(args: list[str], timeout: float, env=None) -> dict:
+    tic = time.perf_counter()
+    try:
+        r = subprocess.run([sys.executable, "-m", "scaled.train", *args], cwd=REPO, capture_output=True, text=True,
+                           timeout=timeout, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return {"rc": "timeout", "seconds": round(time.perf_counter() - tic, 1)}
+    out = {"rc": r.returncode, "seconds": round(time.perf_counter() - tic, 1)}
+    if r.returncode == 0:
+        out["summary"] = json.loads(r.stdout.strip().splitlines()[-1])
+    elif r.returncode != -signal.SIGKILL:
+        out["error"] = (r.stderr.strip().splitlines() or [""])[-1][:400]
+        sys.stderr.write(r.stderr[-3000:])
+    return out
+
+
+def stages(run_dir: Path) -> list:
+    f = run_dir / "metrics.jsonl"
+    return sorted({json.loads(line)["stage"] for line in f.read_text().splitlines()}) if f.is_file() else []
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="scaled's engine on CUDA: 3 stages, kill, resume")
+    p.add_argument("--out", default=os.environ.get("OUT", "."))
+    p.add_argument("--tiny", action="store_true", help="the same on the CPU in fp32 (tests)")
+    p.add_argument("--timeout", type=float, default=90, help="seconds per training run")
+    args = p.parse_args(argv)
+    import torch
+
+    if not args.tiny and not torch.cuda.is_available():
+        print("error: no CUDA GPU here; --tiny runs this on the CPU", file=sys.stderr)
+        return 2
+    stop_on_sigterm()
+    tmp = Path(tempfile.mkdtemp(prefix="gpu_engine_"))
+    data = synthetic_npz(tmp, 32, 10, 1024 if args.tiny else 4096, 256)
+    dev = (["--device=cpu", "--precision=fp32", "--channels_last=false"] if args.tiny
+           else ["--device=cuda", "--precision=bf16", "--channels_last=true"])
+    small = ["--n_f=32", "--stage2_batch=32", "--n_c=20", "--weak_steps=16"] if args.tiny else []
+    common = ["--preset", "budget-foca", f"--dataset={data}", "--val_size=256", f"--out_dir={tmp}",
+              "--model=wrn-10-1" if args.tiny else "--model=wrn-16-4", "--epochs=2", "--stage2_epochs=1",
+              "--finetune_epochs=1", "--eval_every=1", "--check_every=5", *dev, *small]
+    if args.tiny:
+        common.insert(4, "--train_subset=256")
+    plan = {"full": (common + ["--name=full"], None),
+            "killed after epoch 1": (common + ["--name=killed"], {"FOCA_TEST_KILL_AFTER": "1"}),
+            "resumed": (["--resume", str(tmp / "killed")], None),
+            "E2E": (["--preset", "budget-e2e", *common[2:], "--epochs=1", "--name=e2e"], None),
+            "PyramidNet + ShakeDrop FOCA": (["--preset", "budget-foca", *common[2:], "--model=pyramidnet-11-8",
+                                             "--shakedrop=true", "--augment=cifar10-re", "--epochs=1",
+                                             "--finetune_epochs=0", "--name=pyr"], None)}
+    out = {"card": card(), "tiny": args.tiny, "runs": {}, "pending": list(plan), "stopped": None}
+    path = Path(args.out) / "gpu_engine.json"
+    write_json(path, out)
+    try:
+        for name, (cli, env) in plan.items():
+            out["pending"].remove(name)
+            try:
+                out["runs"][name] = train(cli, args.timeout, env)
+            except Stopped:
+                raise
+            except Exception as e:  # noqa: BLE001 - record and go on
+                out["runs"][name] = {"rc": "error", "error": error_text(e)}
+            write_json(path, out)
+            print(f"  {name}: rc {out['runs'][name]['rc']}, {out['runs'][name].get('seconds')} s", file=sys.stderr,
+                  flush=True)
+    except Stopped as e:
+        out["stopped"] = f"{e}; not run: {', '.join(out['pending']) or '-'}"
+    out["checks"] = checks(out["runs"], tmp)
+    write_json(path, out)
+    print(table(out))
+    return 0 if out["checks"].get("ok") else 1
+
+
+def checks(runs: dict, tmp: Path) -> dict:
+    """What the runs prove: killed by the hook, resumed through all three stages, and how far the
+    resumed run lands from the uninterrupted one."""
+    full, killed, resumed = (runs.get(k, {}) for k in ("full", "killed after epoch 1", "resumed"))
+    c = {"killed_by_the_hook": killed.get("rc") == -signal.SIGKILL,
+         "resumed_stages": stages(tmp / "killed"), "full_stages": stages(tmp / "full")}
+    if "summary" in full and "summary" in resumed:
+        keys = ("val_error", "test_error", "finetune_test_error", "trace_ratio")
+        c["resumed_minus_full"] = {k: resumed["summary"][k] - full["summary"][k] for k in keys}
+        try:
+            import torch
+
+            a, b = (torch.load(tmp / n / "checkpoint.pt", map_location="cpu", weights_only=True)["net"]
+                    for n in ("full", "killed"))
+            c["max_weight_difference"] = max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+        except Exception as e:  # noqa: BLE001
+            c["max_weight_difference"] = error_text(e)
+    c["ok"] = (c["killed_by_the_hook"] and c["resumed_stages"] == [1, 2, 3]
+               and all(r.get("rc") == 0 for k, r in runs.items() if k != "killed after epoch 1") and len(runs) == 5)
+    return c
+
+
+def table(out: dict) -> str:
+    c = out["checks"]
+    lines = [f"engine on {out['card']['device']}: {'OK' if c['ok'] else 'FAILED'}", "| run | exit | s | test error |",
+             "|---|---|---|---|"]
+    for name, r in out["runs"].items():
+        err = r.get("summary", {}).get("test_error", r.get("error", "-"))
+        lines.append(f"| {name} | {r.get('rc')} | {r.get('seconds', '-')} | {err} |")
+    lines.append(f"resumed stages {c['resumed_stages']}; resumed - full: {c.get('resumed_minus_full', '-')}; "
+                 f"max weight difference {c.get('max_weight_difference', '-')}")
+    lines += [f"stopped: {out['stopped']}"] if out["stopped"] else []
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
