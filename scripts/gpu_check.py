@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,12 +40,24 @@ REPO = Path(__file__).resolve().parent.parent
 STASH = Path(os.environ.get("FOCA_STAGE_STASH", "/tmp/foca_stage1"))
 
 
+def _tee(stream, fh) -> None:
+    """A step's output, line by line, into its log and onto this run's output (what the call shows)."""
+    for line in stream:
+        fh.write(line)
+        fh.flush()
+        sys.stdout.write("    " + line)
+        sys.stdout.flush()
+
+
 def run_step(cmd: list[str], log: Path, timeout: float) -> tuple[object, float]:
     """cmd in its own process group; on timeout or SIGTERM the group gets SIGTERM (so a script can
     still write its file), then SIGKILL. -> (exit status or "timeout", seconds)."""
     tic = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True)
+        pump = threading.Thread(target=_tee, args=(proc.stdout, fh), daemon=True)
+        pump.start()
         try:
             rc = proc.wait(timeout=max(timeout, 1))
         except (subprocess.TimeoutExpired, Stopped) as e:
@@ -57,6 +70,8 @@ def run_step(cmd: list[str], log: Path, timeout: float) -> tuple[object, float]:
             if isinstance(e, Stopped):
                 raise
             rc = "timeout"
+        finally:
+            pump.join(timeout=5)
     return rc, round(time.perf_counter() - tic, 1)
 
 
@@ -90,7 +105,7 @@ def steps(args, out: Path, logs: Path) -> list[tuple[str, float, list[str] | Non
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="GPU run 1: correctness on CUDA, then speed")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
-    p.add_argument("--budget-s", type=float, default=255, help="seconds for all steps together")
+    p.add_argument("--budget-s", type=float, default=225, help="seconds for all steps together")
     p.add_argument("--tiny", action="store_true", help="the same steps on the CPU, tiny (tests)")
     p.add_argument("--only", default="", help="comma-separated steps to run (a rerun of the failed ones)")
     args = p.parse_args(argv)
@@ -147,8 +162,6 @@ def main(argv=None) -> int:
             write_json(path, res)
             pack(logs, out / "gpu_check_logs.tar.gz")
             print(f"  {name}: {res['steps'][name]['status']} in {secs} s: {res['steps'][name]['result']}", flush=True)
-            if status.startswith("failed") and log.is_file():
-                print("    " + "\n    ".join(log.read_text(errors="replace").splitlines()[-10:]), flush=True)
     except Stopped as e:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s, in {res.get('running')}"
     res["seconds"] = round(time.perf_counter() - t0, 1)
