@@ -140,3 +140,10 @@ def test_make_cifar10_budget_without_a_gpu_is_one_line():
     assert r.returncode != 0 and time.time() - tic < 60
     ours = [line for line in r.stderr.splitlines() if not line.startswith("make")]
     assert ours == ["error: no CUDA GPU here: the budget run needs one (--tiny runs this code on the CPU in a minute)"], r.stderr
+
+
+def test_gpu_check_only_names_its_steps(tmp_path):
+    """A rerun names the steps it repeats; a wrong name is one line listing the right ones."""
+    r = run("scripts.gpu_check", "--tiny", "--only=bench,nope", f"--out={tmp_path}")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: --only nope: the steps are stage, pytest, engine, bench, bench_data"), r.stderr
