@@ -65,28 +65,28 @@ class ScaledConfig:
     lr: float = 0.03  # docs/FOCA.md
     momentum: float = 0.9  # Nesterov
     wd: float = 5e-4  # BN parameters too
-    schedule: str = "step"
+    schedule: str = "step"  # constant | step (x lr_gamma at each milestone) | cosine; per epoch
     milestones: tuple[float, ...] = (0.5, 0.667, 0.833)  # fractions: epochs 300/400/500 of 600
-    lr_gamma: float = 0.1
+    lr_gamma: float = 0.1  # lr factor at each milestone (the authors' lr_drop_rate)
     # --- the weak classifier (Algorithm 1) -----------------------------------------------------------
     n_c: int = 100  # ~10 per class (CIFAR-100: 1000)
     refresh: int = 32  # R: the authors' code; 1 is Algorithm 1 as printed
     weak_steps: int = 64  # full-batch steps on the fixed features: never a trunk pass each
-    weak_lr: float = 0.03
-    weak_momentum: float = 0.9
-    weak_wd: float = 1e-2
-    weak_init_std: float = 0.1
+    weak_lr: float = 0.03  # ComputeClassifier's SGD learning rate (the authors' lr_clf)
+    weak_momentum: float = 0.9  # Nesterov, also stage 2's
+    weak_wd: float = 1e-2  # on W and b, also stage 2's (the authors' wdr_clf)
+    weak_init_std: float = 0.1  # W ~ N(0, std^2), b = 0: every weak classifier and stage 2's start
     # --- stage 2: fresh classifier on frozen features --------------------------------------------
-    stage2_epochs: int = 5
-    stage2_lr: float = 0.003
-    stage2_batch: int = 128
+    stage2_epochs: int = 5  # the final-epoch error is reported (the authors print the minimum over these)
+    stage2_lr: float = 0.003  # constant
+    stage2_batch: int = 128  # with last_batch, as stage 1
     stage2_bn_train: bool = True  # BN batch statistics, as the authors' code; False: eval mode
     # --- stage 3: end-to-end fine-tuning after FOCA (our recipe; the paper publishes none) -------
     finetune_epochs: int = 0  # 0 skips stage 3
     finetune_lr: float = 1e-3  # a thirtieth of stage 1's lr: refine the stage-2 solution, do not restart
-    finetune_schedule: str = "cosine"
+    finetune_schedule: str = "cosine"  # over finetune_epochs, to 0
     # --- evaluation --------------------------------------------------------------------------------
-    eval_every: int = 10  # validation error every this many stage-1 epochs, and at every stage end
+    eval_every: int = 10  # val (no val split: test, logged only) error every this many epochs, and at each stage end
     eval_batch: int = 1000  # images per evaluation forward pass: a memory setting, not part of the recipe
     # --- runtime -----------------------------------------------------------------------------------
     device: str = "cuda"  # cuda | cpu | cuda:N; cpu only for smoke runs and tests
@@ -104,7 +104,7 @@ class ScaledConfig:
 
 # --- where scaled differs from the authors' code ---------------------------------------------------
 # field -> (the authors' value, our value, why ours exists). The README's table "where scaled differs
-# from the authors' code" quotes these rows; tests/test_config.py holds both to it.
+# from the authors' code" quotes these rows (python -m scaled.recipes renders them; tests/test_recipes.py holds the copy to them).
 FIDELITY: dict[str, tuple] = {
     "wrn_block": ("authors", "zagoruyko",
                   "Zagoruyko's WRN (stride on the first conv, projection of the pre-activated input): "
