@@ -14,6 +14,7 @@ import difflib
 import functools
 import inspect
 import io
+import os
 import re
 import sys
 import textwrap
@@ -21,6 +22,14 @@ import tokenize
 import typing
 
 HELP = ("-h", "--help")
+
+
+def print_help(text: str) -> None:
+    """Print a help text; a reader that stops early (`--help | head`) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
 
 
 def wants_help(argv) -> bool:

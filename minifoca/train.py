@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
 
 from . import cli, foca
 from .backend import DTYPES, get_backend, to_device
-from .cli import normalise_args, show, wants_help
+from .cli import normalise_args, print_help, show, wants_help
 from .config import ABOUT, PRESETS, Config, apply_overrides, to_dict
 from .data import DataError, load
 from .metrics import feature_stats
@@ -146,7 +146,7 @@ def _summary(cfg, model, theta, data, rng, seconds) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if wants_help(argv):
-        print(help_text())
+        print_help(help_text())
         return 0
     try:
         cfg, opts = parse(argv)

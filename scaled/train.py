@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from minifoca import cli
-from minifoca.cli import normalise_args, wants_help
+from minifoca.cli import normalise_args, print_help, wants_help
 from minifoca.config import Config, apply_overrides, to_dict
 from minifoca.data import DataError
 from minifoca.foca import NonFiniteLoss
@@ -179,7 +179,7 @@ def run_all(run) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if wants_help(argv):
-        print(help_text())
+        print_help(help_text())
         return 0
     if "--list-presets" in argv or "--list_presets" in argv:
         for name, (_, about) in PRESETS.items():

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from minifoca import cli
-from minifoca.cli import normalise_args, wants_help
+from minifoca.cli import normalise_args, print_help, wants_help
 from minifoca.config import Config, apply_overrides, to_dict
 from minifoca.data import DataError
 from scaled.config import ScaledConfig
@@ -242,7 +242,7 @@ def report(group: str, opts: dict) -> None:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if wants_help(argv):
-        print(help_text())
+        print_help(help_text())
         return 0
     try:
         group, opts, overrides = parse(argv)
