@@ -119,6 +119,12 @@ class Run:
         if len(d.y_train) < max(cfg.n_f, cfg.stage2_batch):
             raise ValueError(f"{len(d.y_train)} training images are fewer than one batch (n_f={cfg.n_f}, "
                              f"stage2_batch={cfg.stage2_batch}); raise train_subset or lower the batch")
+        for name, batch in (("n_f", cfg.n_f), ("stage2_batch", cfg.stage2_batch)):
+            rest = len(d.y_train) % batch  # a kept last batch is split over ranks and micro-batches
+            if cfg.last_batch == "keep" and 0 < rest < 2 * self.world * cfg.micro_batches:
+                raise ValueError(f"{len(d.y_train)} training images leave a last batch of {rest} for {name}={batch}: "
+                                 f"too few for BatchNorm on {self.world} x {cfg.micro_batches} chunks; pass "
+                                 "--last_batch=drop or change train_subset")
         self.data, self.num_classes = d, d.num_classes
 
     def _prepare(self, x):

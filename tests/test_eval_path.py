@@ -123,3 +123,9 @@ def test_the_paper_protocol_trains_on_every_image_and_reports_the_final_epoch(np
     assert s["test_error_min_over_stage2_epochs"] == 0.1
     ours = tiny_run(npz, "wrn-10-1", "wrn28-c10-foca", "--fidelity=ours", "--val_size=24")
     assert len(ours.data.y_train) == 96 - 24 and len(ours.data.y_val) == 24
+
+
+def test_a_kept_last_batch_too_small_for_batchnorm_is_refused_before_training(npz):
+    """65 images in batches of 16 would end each epoch on 1 image: BN cannot normalise it."""
+    with pytest.raises(ValueError, match="last batch of 1 for n_f=16.*--last_batch=drop"):
+        tiny_run(npz, "wrn-10-1", "wrn28-c10-foca", "--train_subset=65")
