@@ -79,7 +79,7 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
                          lr=0.03, stage2_epochs=2, device="cpu", precision="fp32", channels_last=False),
                  "CPU study FOCA (make cifar10-cpu; epochs sized by scripts/budget.py --cpu)"),
     "cpu-e2e": (replace(BASE, **{**_E2E, "model": "wrn-16-1", "epochs": 10, "eval_every": 2, "val_size": 5000,
-                                 "schedule": "cosine", "lr": 0.1, "device": "cpu", "precision": "fp32",
+                                 "schedule": "cosine", "lr": 0.05, "device": "cpu", "precision": "fp32",
                                  "channels_last": False}), "CPU study E2E (same network, head, data, epochs)"),
     # Smoke: a few seconds on 2 CPU cores; 1,000 real training images, 500 val/test images; the
     # authors' pipeline with a validation split, so the smoke run exercises the val path too.

@@ -16,6 +16,7 @@ Writes sweep.json (every run, its val error and seconds) and prints the table la
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -31,13 +32,50 @@ NETS = ("wrn-10-1", "wrn-16-1")
 LRS = {"e2e": (0.05, 0.1, 0.2), "foca": (0.01, 0.03, 0.1)}
 
 
+STEP = """
+import sys, time, torch
+from scaled.models import build_model
+torch.set_num_threads(int(sys.argv[2]))
+torch.manual_seed(0)
+net = build_model(sys.argv[1], 10, head="D")
+opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))
+for i in range(int(sys.argv[3]) + 2):
+    if i == 2:
+        tic = time.perf_counter()
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+print(128 * int(sys.argv[3]) / (time.perf_counter() - tic))
+"""
+
+
+def parallel(net: str, steps: int = 30) -> dict:
+    """Training images/s of the whole machine: one process with 2 threads against 2 processes with 1
+    thread each, started together (the study runs whichever is larger)."""
+    import subprocess
+
+    def go(threads: int, procs: int) -> float:
+        ps = [subprocess.Popen([sys.executable, "-c", STEP, net, str(threads), str(steps)], cwd=REPO,
+                               stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+        return sum(float(p.communicate()[0]) for p in ps)
+    one, two = go(2, 1), go(1, 2)
+    return {"model": net, "one_process_2_threads": round(one, 1), "two_processes_1_thread": round(two, 1),
+            "runs_at_once": 2 if two > one else 1}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="the CPU study's network and learning rates, chosen on val")
     p.add_argument("--out", default=str(REPO / "results" / f"cpu-{time.strftime('%Y-%m-%d')}"))
     p.add_argument("--subset", type=int, default=10000, help="training images per sweep run")
     p.add_argument("--epochs", type=int, default=2, help="epochs of each learning-rate run")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir", default="")
+    p.add_argument("--parallel-only", default="", help="only time 1 x 2 threads vs 2 x 1 thread for this network")
     args = p.parse_args(argv)
+    if args.parallel_only:
+        print(json.dumps(parallel(args.parallel_only)))
+        return 0
     out, work = Path(args.out), Path(tempfile.mkdtemp(prefix="sweep_"))
     common = ["--dataset=cifar10", "--threads=1", "--few_labels=", f"--train_subset={args.subset}",
               "--finetune_epochs=0", "--stage2_epochs=1"] + ([f"--data_dir={args.data_dir}"] if args.data_dir else [])
@@ -81,6 +119,7 @@ def main(argv=None) -> int:
     for m in LRS:
         rs = [r for r in res["lr"] if r["method"] == m and r["val_error"] is not None]
         res["choice"][f"{m}_lr"] = min(rs, key=lambda r: r["val_error"])["lr"] if rs else None
+    res["parallel"] = parallel(net)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(path, res)
     print(f"| phase | network | method | lr | epochs | val error % | s |\n|---|---|---|---|---|---|---|")
