@@ -29,7 +29,7 @@ help:
 	@echo "make crosscheck  toy, minifoca, scaled and the authors' code compute the same numbers: the table (~15 s)"
 	@echo "make crosscheck-authors  only scaled vs the authors' code (FOCA_V1_DIR), their get_dataset included (~40 s)"
 	@echo "make bench-authors  their per-image loop vs our batched engine on the same tiny problem, CPU images/s"
-	@echo "make mutate      break one line at a time (53 mutations); the tests must catch each (~5 min)"
+	@echo "make mutate      break one line at a time (74 mutations); the tests must catch each (~5 min)"
 	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make cifar10 ...  the paper's results on a GPU: make help-reproduce lists them; make report"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,55 @@ MUTATIONS = [
      "for _ in range(layers - 1):", "tests/test_scaled_models.py tests/test_crosscheck_authors.py"),
     ("head without the ReLU before pooling", "scaled/models/head.py", "z = torch.relu(self.bn(z))  # (N, C, h, w)",
      "z = self.bn(z)  # (N, C, h, w)", "tests/test_crosscheck_authors.py"),
+    # the feature statistics and the numbers the reports print (issue 25: every one of these first
+    # survived the whole default suite, or had no test of its own)
+    ("Fisher eigenvalue from pinv(S_b) S_w", "minifoca/metrics.py", "np.linalg.pinv(s_w, rcond=1e-10) @ s_b",
+     "np.linalg.pinv(s_b, rcond=1e-10) @ s_w", "tests/test_metrics.py"),
+    ("within-class spread from tr(S_b)", "minifoca/metrics.py", "np.sqrt(tw / max(tw + tb, 1e-300))",
+     "np.sqrt(tb / max(tw + tb, 1e-300))", "tests/test_metrics.py"),
+    ("trace ratio inverted", "minifoca/metrics.py", "tb / max(tw, 1e-300)", "tw / max(tb, 1e-300)", "tests/test_metrics.py"),
+    ("S_b not weighted by class size", "minifoca/metrics.py", "s_b += len(fk) * np.outer(mk - m, mk - m)",
+     "s_b += len(f) / len(np.unique(t)) * np.outer(mk - m, mk - m)", "tests/test_metrics.py"),
+    ("S_w about the overall mean", "minifoca/metrics.py", "s_w += (fk - mk).T @ (fk - mk)",
+     "s_w += (fk - m).T @ (fk - m)", "tests/test_metrics.py"),
+    ("S_w divided by N - 1", "minifoca/metrics.py", "return s_w / len(f), s_b / len(f)",
+     "return s_w / (len(f) - 1), s_b / len(f)", "tests/test_metrics.py"),
+    ("pseudo-inverse keeps rounding-level directions", "minifoca/metrics.py", "pinv(s_w, rcond=1e-10)",
+     "pinv(s_w, rcond=1e-20)", "tests/test_metrics.py"),
+    ("few-label sets drawn with replacement", "minifoca/foca.py", "cfg.few_labels, replace=False)",
+     "cfg.few_labels, replace=True)", "tests/test_few_label.py"),
+    ("few-label sets are each class's first examples", "minifoca/foca.py",
+     "rng.choice(np.flatnonzero(t_host == k), cfg.few_labels, replace=False)",
+     "np.flatnonzero(t_host == k)[:cfg.few_labels]", "tests/test_few_label.py"),
+    ("few-label error of the last draw only", "minifoca/foca.py", "return float(np.mean(errs))",
+     "return float(errs[-1])", "tests/test_few_label.py"),
+    ("report std over seeds with ddof 0", "scaled/report_runs.py", "(float(v.std(ddof=1)) if len(v) > 1 else None)",
+     "(float(v.std()) if len(v) > 1 else None)", "tests/test_report_numbers.py"),
+    ("report mean keeps diverged runs", "scaled/report_runs.py", "if x is not None and math.isfinite(x)",
+     "if x is not None", "tests/test_report_numbers.py"),
+    ("budget std with ddof 0", "scripts/budget.py", "float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)]",
+     "float(v.std()) if len(v) > 1 else 0.0, len(v)]", "tests/test_report_numbers.py"),
+    ("digits claims std with ddof 0", "scripts/digits_claims.py", "v.std(ddof=1) if len(v) > 1 else 0",
+     "v.std() if len(v) > 1 else 0", "tests/test_report_numbers.py"),
+    ("toy report std with ddof 0", "toy/report.py", '"std": float(v.std(ddof=1)) if len(v) > 1 else 0.0',
+     '"std": float(v.std()) if len(v) > 1 else 0.0', "tests/test_report_numbers.py"),
+    ("engine error as a float32 mean", "scaled/engine.py", "return int((logits.argmax(1) != y).sum()) / len(y)",
+     "return float((logits.argmax(1) != y).float().mean())", "tests/test_report_numbers.py"),
+    ("report statistics of the validation features", "scaled/engine.py",
+     'f, y = self.features("test")\n            out.update(feature_stats',
+     'f, y = self.features("val")\n            out.update(feature_stats', "tests/test_report_numbers.py"),
+    ("time projection keeps the warm-up epoch", "scaled/report_time.py", ".extend(vals[1:] or vals)", ".extend(vals)",
+     "tests/test_report_numbers.py"),
+    ("time projection counts the dropped last batch", "scaled/report_time.py",
+     'images = n if cfg.get("last_batch", "drop") == "keep" else n // batch * batch', "images = n",
+     "tests/test_report_numbers.py"),
+    # state: evaluation must leave the network as it found it (the tests compare against copies)
+    ("evaluation refreshes BN statistics on the split", "scaled/engine.py", "        self.net.eval()\n        out = []",
+     "        self.net.train()\n        self.net.compute_features(self._prepare(normalize(x[:self.cfg.eval_batch], "
+     "self.data.mean, self.data.std)))\n        self.net.eval()\n        out = []", "tests/test_eval_path.py"),
+    ("minifoca evaluation features in train mode", "minifoca/foca.py",
+     "compute_features(model, x[i:i + batch], train=False)", "compute_features(model, x[i:i + batch], train=True)",
+     "tests/test_crosscheck.py"),
 ]
 
 
@@ -169,7 +219,7 @@ def run_one(name, rel, old, new, tests: str) -> tuple[str, float, str]:
                "FOCA_V1_DIR": os.environ.get("FOCA_V1_DIR", str(REPO.parent / "shared" / "ref" / "FOCA-v1")),
                "OMP_NUM_THREADS": "1"}
         r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                            *tests.split()], cwd=copy, capture_output=True, text=True, env=env)
+                            *shlex.split(tests)], cwd=copy, capture_output=True, text=True, env=env)
         first = next((line.split()[1] for line in r.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))), "")
         if r.returncode == 0 and " passed" not in r.stdout:  # everything skipped: nothing was tested
             return "ERROR (no test ran)", time.perf_counter() - tic, first

@@ -67,13 +67,17 @@ def test_evaluation_changes_nothing_repeats_and_restores_training_mode(npz, mode
 @pytest.mark.parametrize("model, preset", NETS)
 def test_evaluation_features_equal_a_direct_eval_mode_forward(npz, model, preset):
     run = tiny_run(npz, model, preset)
+    before = snapshot(run.net)
     want = direct_eval_features(run)
     f, y = run.features("test")
     torch.testing.assert_close(f, want, rtol=0, atol=0)
     assert torch.equal(y, run.data.y_test)
+    twin = copy.deepcopy(run.net).train()  # a copy: a train-mode forward moves BN running statistics
     with torch.no_grad():  # the check would see the wrong mode: train-mode features differ
-        train_mode = run.net.compute_features(run._prepare(normalize(run.data.x_test, run.data.mean, run.data.std)))
+        train_mode = twin.compute_features(run._prepare(normalize(run.data.x_test, run.data.mean, run.data.std)))
     assert (train_mode - want).abs().max() > 1e-3
+    moved = [k for k, v in snapshot(run.net).items() if not torch.equal(v, before[k])]
+    assert not moved, f"the checks moved {moved[:3]} before evaluate was compared"
     logits = run.net.classifier(want)
     assert run.evaluate(run.net.classifier, "test") == (logits.argmax(1) != y).sum().item() / len(y)
 
