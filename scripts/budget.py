@@ -19,13 +19,15 @@ which every run fits --minutes (the whole command, probe included) less a --marg
 time left as its timeout; a run predicted not to finish in it is skipped and listed.
 Leaves in --out: budget.json (rewritten after the probe and after every run, so a kill keeps what
 finished), budget_features.png (PCA histograms of test features, seed 0), the run folders in runs/
-(with --pack: one budget_runs.tar.gz without weights), and prints a short table last.
+(with --pack: one budget_runs.tar.gz without weights, packed after every run and on the stop path;
+--runs-dir puts them elsewhere, as the GPU plan's call does), and prints a short table last.
 Without a GPU (and without --tiny) it stops within seconds with one line.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
     p.add_argument("--finetune-epochs", type=int, default=2, help="stage 3 after FOCA seed 0, if it fits")
     p.add_argument("--margin", type=float, default=0.15, help="fraction of the time kept in reserve")
     p.add_argument("--pack", action="store_true", help="run folders into one archive, without weights")
+    p.add_argument("--runs-dir", default="", help="folder for the run folders (default: under --out)")
     p.add_argument("--tiny", action="store_true", help="the CPU smoke of this code (tiny WRN, 512 images)")
     args = p.parse_args(argv)
     args.download = args.download == "true"
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
     out = Path(args.out or REPO / "runs" / "budget" / time.strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="budget_"))
-    runs_dir = work / "runs" if args.pack else out / "runs"
+    runs_dir = Path(args.runs_dir) if args.runs_dir else work / "runs" if args.pack else out / "runs"
     from minifoca.data import DataError
 
     try:
@@ -218,6 +221,9 @@ def main(argv=None) -> int:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s"
     except RuntimeError as e:
         res["stopped"] = str(e)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nothing interrupts the final write and pack
+    if args.pack and runs_dir.is_dir():  # also a run stopped midway: its epochs so far
+        pack(runs_dir, out / "budget_runs.tar.gz")
     res["total_seconds"] = round(time.perf_counter() - t0, 1)
     try:
         figure(runs_dir, out / "budget_features.png", res)

@@ -45,7 +45,7 @@ def part_name(i: int) -> str:
     return f"cifar10_train_webp_p{i:02d}.npz"
 
 
-def stage(src: Path, parts: int = 0) -> dict:
+def stage(src: Path, parts: int = 0, dest: Path = REPO / STAGE) -> dict:
     """gpu_stage/: the test part, unpack.py and `parts` training parts (0: the most that fit)."""
     if not (src / "unpack.py").is_file():
         raise SystemExit(f"error: no shared CIFAR-10 copy in {src} (expected unpack.py and its parts); "
@@ -60,13 +60,12 @@ def stage(src: Path, parts: int = 0) -> dict:
     if n > fits or n < 1:
         raise SystemExit(f"error: {n} training parts with the test part and the working tree ({tree:.1f} MiB) exceed "
                          f"one call's {LIMIT_MIB} MiB less 1; at most {fits} fit")
-    dest = REPO / STAGE
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir()
     for f in [*map(part_name, range(n)), TEST, "unpack.py"]:
         shutil.copy2(src / f, dest / f)
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2 ** 20
-    print(f"{STAGE}/: {n} training parts ({n * 5000:,} images: {n * 5000 - 5000:,} train + 5,000 val) + the "
+    print(f"{dest.name}/: {n} training parts ({n * 5000:,} images: {n * 5000 - 5000:,} train + 5,000 val) + the "
           f"1,000-image test part, {size:.1f} MiB; with the working tree ({tree:.1f} MiB) {size + tree:.1f} of "
           f"{LIMIT_MIB} MiB; {fits} parts fit")
     return {"parts": n, "stage_mib": round(size, 2), "tree_mib": round(tree, 2), "fit": fits}
