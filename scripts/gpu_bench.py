@@ -374,12 +374,11 @@ def main(argv=None) -> int:
             except Exception as e:  # noqa: BLE001 - one item's failure must not lose the others'
                 traceback.print_exc()
                 res = {"error": error_text(e), "complete": False}
-            if not res["complete"]:
+            if not res["complete"]:  # cut (its stage-1 numbers kept) or failed: a second call's to finish
                 gc.collect()
                 if device == "cuda":
                     torch.cuda.empty_cache()
-                if "images_per_s" not in res or "error" in res:
-                    out["not_measured"].append(pos)
+                out["not_measured"].append(pos)
             out["items"][item] = {**res, **about, "seconds": round(time.perf_counter() - tic, 1)}
             out["projection"] = project(out["items"])  # tiny: the code path only, numbers meaningless
             out["running"] = None

@@ -41,7 +41,7 @@ from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm,
 REPO = Path(__file__).resolve().parent.parent
 # (step, phase, slice on the GPU box, slice in tiny mode); None: the time left
 FIRST_CALL = [("bench", "speed", 190, 240), ("bench_data", "speed", 25, 60), ("pytest", "correctness", 70, 150),
-              ("engine", "correctness", 100, 240), ("budget", "budget", None, 110)]
+              ("engine", "correctness", 100, 240), ("budget", "budget", None, 240)]
 LATER = [("cupy_tests", "later", 60, 120), ("toy_cupy", "later", 40, 120)]
 BUDGET_MIN = {False: 150, True: 60}  # seconds the budget run needs at least (probe, 4 runs' start-up)
 
