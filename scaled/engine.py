@@ -10,7 +10,10 @@ current weak classifier and the metrics so far, so `--resume` continues a killed
 (on CPU the final metrics equal an uninterrupted run's bit for bit: tests/test_scaled_engine.py).
 Checkpoints hold only tensors and plain data and are loaded onto the CPU with weights_only=True
 (load_checkpoint): a checkpoint written on a GPU resumes on any device, and a run folder from
-someone else cannot execute code.
+someone else cannot execute code. Across device types (a CUDA checkpoint resumed on the CPU, or back)
+the device generators cannot continue (a CUDA state is not a CPU one): they are reseeded from (seed,
+stage, epoch), said on stderr and in the summary ("resume_reseeded"); on the same device type the
+resume stays exact.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import dataclasses
 import os
 import pickle
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -308,9 +312,22 @@ class Run:
         self.theta = None if s["theta"] is None else {k: v.to(self.device) for k, v in s["theta"].items()}
         self.records, self.results, self.seconds = s["records"], s["results"], s["seconds"]
         self._opt_state = (s["opt_stage"], s["opt"])  # optimizer.load_state_dict moves it to the device
-        for k, g in self.gens.items():
-            g.set_state(s["gens"][k].cpu())  # a CUDA generator's state is a CPU tensor too
+        other = []  # generators whose saved state is another device type's (a CUDA state is 16 bytes, a CPU one 5056)
+        for i, (k, g) in enumerate(self.gens.items()):
+            state = s["gens"][k].cpu()  # a CUDA generator's state is a CPU tensor too
+            if state.numel() == g.get_state().numel():
+                g.set_state(state)
+            else:  # no CPU stream continues a CUDA one (nor back): a fresh stream, seeded from where the run stands
+                g.manual_seed(((self.cfg.seed * 7919 + 1000 + i) * 10 + self.pos[0]) * 100003 + self.pos[1])
+                other.append(k)
         torch.set_rng_state(s["torch_rng"].cpu())
+        if other:
+            note = (f"generators {', '.join(other)} reseeded from (seed {self.cfg.seed}, stage {self.pos[0]}, "
+                    f"epoch {self.pos[1]}): the checkpoint was written on another device type, so this run "
+                    "continues, but not exactly as the uninterrupted run would")
+            self.results.setdefault("resume_reseeded", []).append(note)  # in summary.json and the last line
+            if self.rank == 0:
+                print(f"note: {note}", file=sys.stderr)
 
     # --- evaluation ------------------------------------------------------------------------------------
     @torch.no_grad()

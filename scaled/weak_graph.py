@@ -9,12 +9,16 @@ changes that only cut kernel launches:
 2. on CUDA the steps are captured once per (shape, dtype, hyper-parameters) as a CUDA graph and
    replayed at every refresh: one launch instead of ~11 per step. The init W ~ N(0, std^2) is
    drawn eagerly from the run's "weak" generator first, so the random stream is the eager one.
-   The graph must give the eager folded loop's numbers (tests -m gpu).
+   The graph must give the eager folded loop's numbers (tests -m gpu). A failed capture falls back
+   to the eager folded loop, which gives the same numbers: only graph_status() (and, for a run in
+   another process, the lines appended to $FOCA_WEAK_GRAPH_LOG) says whether a graph ran.
 Why it matters: with n_c = 100 and D = 128 a step is a few microseconds of arithmetic, so the eager
 loop is launch-bound (issue 16 estimates 10-20% of a WRN run at R = 1).
 """
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import torch
@@ -23,6 +27,30 @@ from .foca import init_classifier
 
 _GRAPHS: dict = {}  # (device, n, D+1, K, dtype, steps, lr, mu, wd) -> _Graph
 _FAILED: set = set()  # keys whose capture failed once: the eager folded loop from then on
+_STATUS = {"captured": 0, "replays": 0, "failed": []}  # this process's graph path, for graph_status()
+
+
+def graph_status() -> dict:
+    """What the CUDA-graph path did in this process: graphs captured, replays run, failed captures
+    (their errors). The GPU tests require a capture; gpu_engine.json and gpu_bench.json record it."""
+    return {**_STATUS, "failed": list(_STATUS["failed"])}
+
+
+def _record(event: str, key, error: str = "") -> None:
+    """Counts the event; with $FOCA_WEAK_GRAPH_LOG set, appends it as a JSON line (scripts/gpu_engine.py
+    reads it from its scaled.train runs)."""
+    if event == "failed":
+        _STATUS["failed"].append(error)
+    else:
+        _STATUS[event] += 1
+    log = os.environ.get("FOCA_WEAK_GRAPH_LOG")
+    if log and event != "replays":
+        with open(log, "a") as fh:
+            fh.write(json.dumps({"event": event, "shape": [str(k) for k in key[:5]], "error": error}) + "\n")
+
+
+def _graphable(f) -> bool:
+    return f.is_cuda  # (a test stands in for CUDA on the CPU)
 
 
 def folded_steps(fa, t, Wb, n_classes: int, steps: int, lr: float, mu: float, wd: float):
@@ -76,14 +104,18 @@ def compute_classifier_fast(f, t, n_classes: int, cfg, gen: torch.Generator | No
     hp = (cfg.weak_steps, cfg.weak_lr, cfg.weak_momentum, cfg.weak_wd)
     key = (str(f.device), n, d + 1, n_classes, f.dtype, *hp)
     Wb = None
-    if graph and f.is_cuda and key not in _FAILED:
+    if graph and _graphable(f) and key not in _FAILED:
         try:
             if key not in _GRAPHS:
                 _GRAPHS[key] = _Graph(n, d + 1, n_classes, f.dtype, f.device, hp)
+                _record("captured", key)
             Wb = _GRAPHS[key](f, t, Wb0)
+            _record("replays", key)
         except RuntimeError as e:  # an old driver, a capture-unsafe op: the eager loop still works
             _FAILED.add(key)
-            print(f"note: CUDA graph capture of ComputeClassifier failed ({str(e).splitlines()[0][:120]}); "
+            msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            _record("failed", key, msg)
+            print(f"note: CUDA graph capture of ComputeClassifier failed ({msg[:120]}); "
                   "using the eager folded loop", file=sys.stderr)
     if Wb is None:
         fa = torch.cat([f, torch.ones(n, 1, device=f.device, dtype=f.dtype)], dim=1)  # (n, D+1)

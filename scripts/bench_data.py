@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="DataLoader workers")
     ap.add_argument("--seconds", type=float, default=4.0, help="timed seconds per row")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--json", default="", help="also write the results here")
+    ap.add_argument("--json", default="", help="also write the results here (rewritten after every row)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -157,18 +157,26 @@ def main(argv=None) -> int:
     for d in devices:
         print(f"  {d}: {hw[d]}")
     rows = []
+
+    def save():  # after every row, atomically: a kill keeps the rows measured (the GPU plan's call)
+        if args.json:
+            tmp = args.json + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(dict(preset=args.preset, batch=args.batch, workers=args.workers, data=source,
+                               hardware=hw, torch=torch.__version__, rows=rows), fh, indent=1)
+            os.replace(tmp, args.json)
+
     for d in devices:
         rows.append(dict(pipeline="scaled.augment (batched on device)", device=d,
                          images_per_s=bench_batched(ds, cfg, d, args.batch, args.seconds)))
+        save()
         rows.append(dict(pipeline=f"torchvision + DataLoader ({args.workers} workers)", device=d,
                          images_per_s=bench_torchvision(ds, cfg, d, args.batch, args.workers, args.seconds)))
+        save()
     print(f"\n| {'pipeline':<40} | {'device':<6} | {'images/s':>10} |\n|{'-' * 42}|{'-' * 8}|{'-' * 12}|")
     for r in rows:
         print(f"| {r['pipeline']:<40} | {r['device']:<6} | {r['images_per_s']:>10,.0f} |")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(dict(preset=args.preset, batch=args.batch, workers=args.workers, data=source,
-                           hardware=hw, torch=torch.__version__, rows=rows), fh, indent=1)
         print(f"wrote {args.json}")
     return 0
 

@@ -26,13 +26,15 @@ which every run fits --minutes (the whole command, probe included) less a --marg
 not to finish before the deadline is skipped and listed; one still running at the deadline is stopped.
 Leaves in --out: budget.json / study.json (rewritten after the probe and after every run, so a kill
 keeps what finished), the figures, the run folders in runs/ (with --pack: one budget_runs.tar.gz
-without weights), and prints a short table last.
+without weights, packed after every run and on the stop path; --runs-dir puts them elsewhere, as the
+GPU plan's call does), and prints a short table last.
 Without a GPU (and without --tiny or --cpu) it stops within seconds with one line.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -211,7 +213,8 @@ def main(argv=None) -> int:
     p.add_argument("--cpu", action="store_true", help="the laptop study (make cifar10-cpu): cpu-* presets, head C "
                    "too, `--jobs` single-thread processes; resumable: a rerun with the same --out skips what finished")
     p.add_argument("--jobs", type=int, default=None, help="runs at once (default 1; --cpu: 2, one thread each)")
-    p.add_argument("--runs", default="", help="run folders (default <out>/runs; --cpu: runs/cpu-study/<out name>)")
+    p.add_argument("--runs-dir", "--runs_dir", dest="runs_dir", default="",
+                   help="folder for the run folders (default <out>/runs; --cpu: runs/cpu-study/<out name>)")
     args = p.parse_args(argv)
     args.download = args.download == "true"
     t0 = time.perf_counter()
@@ -232,7 +235,7 @@ def main(argv=None) -> int:
                             else REPO / "runs" / "budget" / time.strftime("%Y%m%d-%H%M%S")))
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="budget_"))
-    runs_dir = Path(args.runs) if args.runs else (REPO / "runs" / "cpu-study" / out.name if cpu
+    runs_dir = Path(args.runs_dir) if args.runs_dir else (REPO / "runs" / "cpu-study" / out.name if cpu
                                                   else work / "runs" if args.pack else out / "runs")
     from minifoca.data import DataError
 
@@ -300,6 +303,9 @@ def main(argv=None) -> int:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s"
     except RuntimeError as e:
         res["stopped"] = str(e)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nothing interrupts the final write and pack
+    if args.pack and runs_dir.is_dir():  # also a run stopped midway: its epochs so far
+        pack(runs_dir, out / "budget_runs.tar.gz")
     res["total_seconds"] = round(time.perf_counter() - t0, 1)
     finish(res, out, runs_dir, cpu)
     write_json(path, res)

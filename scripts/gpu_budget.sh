@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Run 2 of the GPU plan (scripts/README.md): FOCA vs E2E on real CIFAR-10 in ONE device call; the
-# same code as `make cifar10-budget` (scripts/budget.py), fed the staged shared parts.
-#   bash scripts/gpu_budget.sh                 # on the GPU box, carrying gpu_stage2/ right after run 1
+# The budget run alone (FOCA vs E2E on real CIFAR-10; the plan's one call runs it as its last step,
+# scripts/README.md): `make cifar10-budget`'s code (scripts/budget.py), fed the staged shared parts.
+#   bash scripts/gpu_budget.sh                 # on a GPU box, carrying gpu_stage/
 #   PY=.venv/bin/python PARTS=a,b bash scripts/gpu_budget.sh --tiny   # the CPU smoke (tests)
-# MINUTES (default 4.5) is the budget of the whole command; the call is cut 30 s after it. PARTS lists
-# the folders searched for parts (run 2's own half, run 1's half if the box is still the same one).
+# MINUTES (default 4.5) is the budget of the whole command; `timeout` sends one SIGTERM 30 s after it
+# (no SIGKILL): budget.py then packs its runs, writes budget.json and its table, SIGTERM ignored.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 OUT=${OUT:-results/budget-$(date +%F)}
 MINUTES=${MINUTES:-4.5}
-PARTS=${PARTS:-gpu_stage2,gpu_stage1,/tmp/foca_stage1}
+PARTS=${PARTS:-gpu_stage}
 mkdir -p "$OUT"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} PYTHONUNBUFFERED=1
 limit=$($PY -c "print(int($MINUTES * 60 + 30))")
 timeout "$limit" $PY -m scripts.budget --parts "$PARTS" --pack --out "$OUT" --minutes "$MINUTES" "$@" 2>&1 \
     | tee "$OUT/budget.log"

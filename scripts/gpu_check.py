@@ -1,22 +1,26 @@
-"""Run 1 of the GPU plan (scripts/README.md): correctness on CUDA first, then speed, in one call.
+"""The GPU plan's one call (scripts/README.md): speed first, then correctness, then the budget run.
 
     bash scripts/gpu_check.sh                         # on the GPU box: this, its output tee'd to gpu_check.log
     python -m scripts.gpu_check --tiny --out /tmp/c   # the same steps on the CPU, tiny (the tests)
 
-Steps, in order, each a subprocess with its own time limit inside --budget-s:
-  stage      keep run 2's first CIFAR-10 half (gpu_stage1/, carried by this call) in /tmp/foca_stage1
-             and decode it once: proves the box can read the staged data before run 2 needs it
-  pytest     `pytest -m gpu`: the CUDA graph classifier against the eager loop, a CUDA checkpoint
-             resumed on the CPU, NumPy vs CuPy when CuPy is there
-  engine     scripts/gpu_engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last, killed
-             after an epoch and resumed, E2E, PyramidNet + ShakeDrop
-  bench      scripts/gpu_bench.py: images/s, TFLOP/s, projected hours (whatever time is left)
-  bench_data scripts/bench_data.py: batched device augmentation vs a torchvision DataLoader
-  toy_cupy   the toy demos on CuPy, only when CuPy imports
-Leaves in --out at most 6 files, no folders: gpu_check.json (every step's status, rewritten after
-each), gpu_bench.json, gpu_engine.json, bench_data.json, gpu_check_logs.tar.gz (each step's full
-output, toy figures) and, from the shell wrapper, gpu_check.log. Prints a short table last, also when
-SIGTERM (the wrapper's timeout) stops it.
+Steps, in order, each a subprocess with its own slice (seconds on the box; tiny mode has its own):
+  bench       190  scripts/gpu_bench.py: images/s, TFLOP/s, projected hours; it skips an item whose
+                   expected time would overrun and cuts one past its cap, so it ends inside its slice
+  bench_data   25  scripts/bench_data.py: batched device augmentation vs a torchvision DataLoader
+  pytest       70  `pytest -m gpu -k "not cupy"`: the CUDA graph classifier (which fails when no graph
+                   was captured) against the eager loop, a CUDA checkpoint restored on the CPU and on CUDA
+  engine      100  scripts/gpu_engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last,
+                   killed after an epoch and resumed, E2E, PyramidNet + ShakeDrop; the graph recorded
+  budget     rest  scripts/budget.py on the carried gpu_stage/ (7 parts: 30,000 train / 5,000 val),
+                   FOCA vs E2E x 2 seeds in the time left (at least 150 s)
+Later (a second call, never the first; --only): cupy_tests (pytest's NumPy-vs-CuPy checks, never run
+yet) and toy_cupy (the toy demos on CuPy: first-time kernel compiles), when CuPy imports.
+Each step gets min(its slice, the time left less what the budget run needs). Leaves in --out at most
+8 files, no folders: gpu_check.json (every step's status, rewritten before and after each),
+gpu_bench.json, bench_data.json, gpu_engine.json, budget.json, budget_features.png,
+gpu_check_logs.tar.gz (each step's full output and the budget's run folders without weights; packed
+after every step and on the stop path, SIGTERM ignored while it is written) and, from the shell
+wrapper, gpu_check.log. Prints a short table last, also when SIGTERM (the wrapper's timeout) stops it.
 """
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ import argparse
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,8 +39,11 @@ from pathlib import Path
 from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm, write_json
 
 REPO = Path(__file__).resolve().parent.parent
-# outside the working tree: survives as long as the box stays warm (tests point it elsewhere)
-STASH = Path(os.environ.get("FOCA_STAGE_STASH", "/tmp/foca_stage1"))
+# (step, phase, slice on the GPU box, slice in tiny mode); None: the time left
+FIRST_CALL = [("bench", "speed", 190, 240), ("bench_data", "speed", 25, 60), ("pytest", "correctness", 70, 150),
+              ("engine", "correctness", 100, 240), ("budget", "budget", None, 240)]
+LATER = [("cupy_tests", "later", 60, 120), ("toy_cupy", "later", 40, 120)]
+BUDGET_MIN = {False: 150, True: 60}  # seconds the budget run needs at least (probe, 4 runs' start-up)
 
 
 def _tee(stream, fh) -> None:
@@ -55,18 +61,21 @@ def run_step(cmd: list[str], log: Path, timeout: float) -> tuple[object, float]:
     tic = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", start_new_session=True)
+                                errors="replace", start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         pump = threading.Thread(target=_tee, args=(proc.stdout, fh), daemon=True)
         pump.start()
         try:
             rc = proc.wait(timeout=max(timeout, 1))
         except (subprocess.TimeoutExpired, Stopped) as e:
-            os.killpg(proc.pid, signal.SIGTERM)
+            before = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not orphan the step
             try:
-                proc.wait(timeout=15)
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)  # its own stop path: its file, its table, its archive
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            finally:
+                signal.signal(signal.SIGTERM, before)
             if isinstance(e, Stopped):
                 raise
             rc = "timeout"
@@ -75,131 +84,149 @@ def run_step(cmd: list[str], log: Path, timeout: float) -> tuple[object, float]:
     return rc, round(time.perf_counter() - tic, 1)
 
 
-def stage(log: Path) -> tuple[object, dict]:
-    src = REPO / "gpu_stage1"
-    if not src.is_dir():
-        return "skipped", {"note": "no gpu_stage1/ here: run 2 will train on its own half (30,000 images)"}
-    from scripts.stage_cifar10 import assemble
-
-    shutil.rmtree(STASH, ignore_errors=True)
-    shutil.copytree(src, STASH)
-    info = assemble(Path(tempfile.mkdtemp()) / "half.npz", [STASH])
-    log.write_text(json.dumps(info) + "\n")
-    return 0, info
-
-
-def steps(args, out: Path, logs: Path) -> list[tuple[str, float, list[str] | None]]:
-    """(name, most seconds, command); None: run in this process."""
+def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] | str:
+    """The step's command line, or why it does not run (a string)."""
     py, tiny = [sys.executable, "-m"], ["--tiny"] if args.tiny else []
-    s = [("stage", 60, None),
-         ("pytest", 120, [*py, "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests"]),
-         ("engine", 150, [*py, "scripts.gpu_engine", f"--out={out}", *tiny]),
-         ("bench", 10 ** 6, [*py, "scripts.gpu_bench", f"--out={out}", *tiny, *(["--steps=2"] if args.tiny else [])]),
-         ("bench_data", 45, [*py, "scripts.bench_data", f"--seconds={0.3 if args.tiny else 3}",
-                             f"--json={out / 'bench_data.json'}"])]
-    if importlib.util.find_spec("cupy") is not None:
-        s.append(("toy_cupy", 60, [*py, "toy.run", "--backend", "cupy", "--fast", "--out", str(logs / "toy_cupy")]))
-    return s
+    if name == "bench":  # stops itself 10 s inside its slice: start-up and the final write fit
+        return [*py, "scripts.gpu_bench", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}",
+                f"--items={args.bench_items}", *tiny, *(["--steps=2"] if args.tiny else [])]
+    if name == "bench_data":
+        return [*py, "scripts.bench_data", f"--seconds={0.3 if args.tiny else 3}", f"--json={out / 'bench_data.json'}"]
+    if name in ("pytest", "cupy_tests"):
+        if importlib.util.find_spec("pytest") is None:
+            return "skipped (no pytest on this machine)"
+        return [*py, "pytest", "-q", "-m", "gpu", "-k", "cupy" if name == "cupy_tests" else "not cupy",
+                "-p", "no:cacheprovider", "tests"]
+    if name == "engine":
+        return [*py, "scripts.gpu_engine", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", *tiny]
+    if name == "budget":
+        parts = [p for p in args.parts.split(",") if p and (REPO / p).is_dir()]
+        if not parts and not args.tiny:
+            return f"failed (no staged data in {args.parts}: carry gpu_stage, made by python -m scripts.stage_cifar10 stage)"
+        return [*py, "scripts.budget", *([f"--parts={','.join(parts)}"] if parts else []), f"--out={out}",
+                f"--runs-dir={logs / 'budget_runs'}", f"--minutes={max(limit - 15, 30) / 60:.2f}", *tiny]
+    if importlib.util.find_spec("cupy") is None:
+        return "skipped (CuPy does not import here)"
+    return [*py, "toy.run", "--backend", "cupy", "--fast", "--out", str(logs / "toy_cupy")]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="GPU run 1: correctness on CUDA, then speed")
+    p = argparse.ArgumentParser(description="The GPU plan's one call: speed, correctness, the budget run")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
-    p.add_argument("--budget-s", type=float, default=225, help="seconds for all steps together")
+    p.add_argument("--budget-s", type=float, default=540, help="seconds for all steps together")
     p.add_argument("--tiny", action="store_true", help="the same steps on the CPU, tiny (tests)")
-    p.add_argument("--only", default="", help="comma-separated steps to run (a rerun of the failed ones)")
+    p.add_argument("--only", default="", help="comma-separated steps to run (a second call's)")
+    p.add_argument("--bench-items", default="first", help="gpu_bench --items (a second call: the table's list)")
+    p.add_argument("--parts", default=None, help="folders with the staged CIFAR-10 parts, comma-separated "
+                   "(default gpu_stage; tiny: synthetic images)")
+    p.add_argument("--logs", default="", help="folder for the steps' logs (default: a new temporary one)")
     args = p.parse_args(argv)
+    args.parts = ("" if args.tiny else "gpu_stage") if args.parts is None else args.parts
     import torch
 
     if not args.tiny and not torch.cuda.is_available():
         print("error: no CUDA GPU here; --tiny runs these steps on the CPU", file=sys.stderr)
         return 2
+    plan = FIRST_CALL
+    if args.only:
+        known = {n: s for n, *s in FIRST_CALL + LATER}
+        unknown = set(args.only.split(",")) - set(known)
+        if unknown:
+            print(f"error: --only {','.join(sorted(unknown))}: the steps are {', '.join(known)}", file=sys.stderr)
+            return 2
+        plan = [(n, *known[n]) for n in args.only.split(",")]
     t0 = time.perf_counter()
     deadline = t0 + args.budget_s
     stop_on_sigterm()
-    out, logs = Path(args.out), Path(tempfile.mkdtemp(prefix="gpu_check_logs_"))
-    plan = steps(args, out, logs)
-    if args.only:
-        unknown = set(args.only.split(",")) - {n for n, _, _ in plan}
-        if unknown:
-            print(f"error: --only {','.join(sorted(unknown))}: the steps are {', '.join(n for n, _, _ in plan)}",
-                  file=sys.stderr)
-            return 2
-        plan = [s for s in plan if s[0] in args.only.split(",")]
-    res = {"card": card(), "tiny": args.tiny, "steps": {}, "pending": [n for n, _, _ in plan], "stopped": None}
+    out = Path(args.out)
+    logs = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="gpu_check_logs_"))
+    logs.mkdir(parents=True, exist_ok=True)
+    res = {"card": card(), "tiny": args.tiny, "budget_s": args.budget_s,
+           "plan": [{"step": n, "phase": ph, "slice_s": s_tiny if args.tiny else s} for n, ph, s, s_tiny in plan],
+           "steps": {}, "pending": [n for n, *_ in plan], "running": None, "stopped": None}
     path = out / "gpu_check.json"
     write_json(path, res)
     print(f"gpu_check: {res['card']['device']} ({res['card']['nvidia_smi']}), torch {res['card']['torch']}, "
           f"{args.budget_s:.0f} s for {', '.join(res['pending'])}", flush=True)
     try:
-        for name, most, cmd in plan:
+        for name, phase, gpu_slice, tiny_slice in plan:
             res["pending"].remove(name)
             left = deadline - time.perf_counter()
-            if name == "bench":  # the rest of the time, less what bench_data needs
-                cmd = cmd + [f"--budget-s={max(left - 60, 0):.0f}"]
-                most = left - 45
-            if left < 5:
-                res["steps"][name] = {"status": "skipped (no time left)"}
+            reserve = BUDGET_MIN[args.tiny] if "budget" in res["pending"] else 0
+            limit = min(tiny_slice if args.tiny else gpu_slice or left, left - reserve)
+            cmd = command(name, args, out, logs, limit)
+            if limit < 10:
+                res["steps"][name] = {"status": "skipped (no time left)", "phase": phase}
+                continue
+            if isinstance(cmd, str):
+                res["steps"][name] = {"status": cmd, "phase": phase}
+                write_json(path, res)
                 continue
             log = logs / f"{name}.log"
             res["running"] = name
             write_json(path, res)
             try:
-                if cmd:
-                    (rc, secs), extra = run_step(cmd, log, min(most, left - 2)), {}
-                else:
-                    tic = time.perf_counter()
-                    rc, extra = stage(log)
-                    secs = round(time.perf_counter() - tic, 1)
+                rc, secs = run_step(cmd, log, limit)
             except Stopped:
                 raise
             except Exception as e:  # noqa: BLE001 - this step failed; the next ones still run
-                rc, secs, extra = error_text(e), 0.0, {}
-            status = "ok" if rc == 0 else "skipped" if rc == "skipped" else f"failed ({rc})"
-            res["steps"][name] = {"status": status, "seconds": secs,
-                                  "result": summary(name, log, out), **extra}
+                rc, secs = error_text(e), 0.0
+            status = "ok" if rc == 0 else f"failed ({rc})"
+            res["steps"][name] = {"status": status, "phase": phase, "seconds": secs, "limit_s": round(limit),
+                                  "result": summary(name, log, out)}
             res["running"] = None
             write_json(path, res)
             pack(logs, out / "gpu_check_logs.tar.gz")
-            print(f"  {name}: {res['steps'][name]['status']} in {secs} s: {res['steps'][name]['result']}", flush=True)
+            print(f"  {name}: {status} in {secs} s of {limit:.0f}: {res['steps'][name]['result']}", flush=True)
     except Stopped as e:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s, in {res.get('running')}"
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nothing interrupts the final write and pack
     res["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(path, res)
     pack(logs, out / "gpu_check_logs.tar.gz")
+    for stray in out.glob("*.tmp*"):  # a step killed mid-write: the box returns 8 files, not a 9th
+        stray.unlink()
     print(table(res))
-    return 0 if not res["stopped"] and all(s["status"] in ("ok", "skipped") for s in res["steps"].values()) else 1
+    return 0 if not res["stopped"] and all(s["status"] == "ok" or s["status"].startswith("skipped")
+                                           for s in res["steps"].values()) else 1
 
 
 def summary(name: str, log: Path, out: Path) -> str:
     """One line per step for the table: what it showed."""
     text = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
     try:
-        if name == "stage":
-            d = json.loads(text[-1]) if text else {}
-            return (f"{d['train_images']:,} training images decoded ({d['train_parts'][0]}-{d['train_parts'][-1]}), "
-                    f"kept in {STASH}") if d else "-"
-        if name == "pytest":
+        if name in ("pytest", "cupy_tests"):
             return text[-1] if text else "-"
-        if name in ("engine", "bench"):
-            d = json.loads((out / f"gpu_{name}.json").read_text())
-            if name == "engine":
-                return f"{'OK' if d.get('checks', {}).get('ok') else 'FAILED'}: {len(d['runs'])} runs"
+        if name == "engine":
+            d = json.loads((out / "gpu_engine.json").read_text())
+            c = d.get("checks", {})
+            return f"{'OK' if c.get('ok') else 'FAILED'}: {len(d['runs'])} runs; CUDA graph: {c.get('weak_graph', '-')}"
+        if name == "bench":
+            d = json.loads((out / "gpu_bench.json").read_text())
             errors = [k for k, v in d["items"].items() if "error" in v]
-            return f"{len(d['items']) - len(errors)} items measured, {len(errors)} failed, {len(d['skipped'])} skipped"
+            cut = [k for k, v in d["items"].items() if "cut" in v]
+            return (f"{len(d['items']) - len(errors) - len(cut)} items measured, {len(cut)} cut, {len(errors)} failed, "
+                    f"{len(d['skipped'])} skipped" + (f" (second call: --bench-items="
+                                                      f"{','.join(map(str, sorted(set(d['not_measured']))))})"
+                                                      if d["not_measured"] else ""))
         if name == "bench_data":
             rows = json.loads((out / "bench_data.json").read_text())["rows"]
             return "; ".join(f"{r['device']} {r['pipeline'].split(' ')[0]} {r['images_per_s']:,.0f} img/s" for r in rows)
-    except (OSError, ValueError, KeyError) as e:
+        if name == "budget":
+            d = json.loads((out / "budget.json").read_text())
+            errs = {m: s["test_error"] for m, s in d.get("summary", {}).items()}
+            return (f"{d.get('epochs')} epochs on {d['data'].get('train', '?'):,} images; test error % (mean, std, n) "
+                    f"{errs}; skipped {len(d['skipped'])}" + (f"; stopped: {d['stopped']}" if d.get("stopped") else ""))
+    except (OSError, ValueError, KeyError, TypeError) as e:
         return f"no result ({error_text(e)})"
     return text[-1][:200] if text else "-"
 
 
 def table(res: dict) -> str:
-    lines = [f"gpu_check on {res['card']['device']}, {res['seconds']} s", "| step | status | s | result |",
-             "|---|---|---|---|"]
+    lines = [f"gpu_check on {res['card']['device']}, {res['seconds']} s of {res['budget_s']:.0f}",
+             "| step | phase | status | s | result |", "|---|---|---|---|---|"]
     for name, s in res["steps"].items():
-        lines.append(f"| {name} | {s['status']} | {s.get('seconds', '-')} | {s.get('result', '')} |")
+        lines.append(f"| {name} | {s['phase']} | {s['status']} | {s.get('seconds', '-')} | {s.get('result', '')} |")
     lines += [f"not run: {', '.join(res['pending'])}"] if res["pending"] else []
     lines += [f"stopped: {res['stopped']}"] if res["stopped"] else []
     return "\n".join(lines)

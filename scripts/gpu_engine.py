@@ -2,15 +2,18 @@
 channels_last on synthetic images, once uninterrupted and once killed after its first epoch
 (FOCA_TEST_KILL_AFTER=1: the engine SIGKILLs itself right after that checkpoint) and resumed; then
 E2E and PyramidNet + ShakeDrop for one epoch each. Proves on the card what the CPU tests prove on
-the CPU: the three stages, resume, the CLI, the CUDA weak-classifier graph.
+the CPU: the three stages, resume, the CLI, the CUDA weak-classifier graph (each run appends to
+$FOCA_WEAK_GRAPH_LOG what scaled/weak_graph.py captured; on CUDA a FOCA run without a captured graph,
+or with a failed capture, fails the checks: the eager fallback would give the same numbers and hide it).
 
-    python3 -m scripts.gpu_engine --out $OUT       # on the GPU box (run 1 of scripts/README.md), ~1 min
+    python3 -m scripts.gpu_engine --out $OUT       # on the GPU box (the plan's call, scripts/README.md), ~1 min
     python -m scripts.gpu_engine --tiny --out /tmp/e   # the same code on the CPU in fp32 (the tests)
 
 Writes $OUT/gpu_engine.json after every run: each run's exit status, seconds, summary and stages;
 the resumed run against the uninterrupted one (on the CPU equal bit for bit; on CUDA, cudnn's
 autotuned kernels need not be deterministic, so the difference is reported, not required to be 0).
-Prints a short table last. Exit 0 when every run finished and the resumed run has all three stages.
+Prints a short table last. Exit 0 when every run finished, the resumed run has all three stages and (on
+CUDA) every FOCA run replayed its weak classifier as a captured graph. --budget-s: no run goes past it.
 """
 from __future__ import annotations
 
@@ -55,7 +58,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("--tiny", action="store_true", help="the same on the CPU in fp32 (tests)")
     p.add_argument("--timeout", type=float, default=90, help="seconds per training run")
+    p.add_argument("--budget-s", type=float, default=300, help="seconds for all runs: none runs past it")
     args = p.parse_args(argv)
+    deadline = time.perf_counter() + args.budget_s
     import torch
 
     if not args.tiny and not torch.cuda.is_available():
@@ -85,8 +90,13 @@ def main(argv=None) -> int:
     try:
         for name, (cli, env) in plan.items():
             out["pending"].remove(name)
+            left = deadline - time.perf_counter() - 2
+            if left < 5:
+                out["runs"][name] = {"rc": "skipped (no time left)"}
+                continue
+            env = {**(env or {}), "FOCA_WEAK_GRAPH_LOG": str(tmp / f"{len(out['runs'])}.graph.jsonl")}
             try:
-                out["runs"][name] = train(cli, args.timeout, env)
+                out["runs"][name] = train(cli, min(args.timeout, left), env)
             except Stopped:
                 raise
             except Exception as e:  # noqa: BLE001 - record and go on
@@ -96,18 +106,37 @@ def main(argv=None) -> int:
                   flush=True)
     except Stopped as e:
         out["stopped"] = f"{e}; not run: {', '.join(out['pending']) or '-'}"
-    out["checks"] = checks(out["runs"], tmp)
+    out["checks"] = checks(out["runs"], tmp, cuda=not args.tiny)
     write_json(path, out)
     print(table(out))
     return 0 if out["checks"].get("ok") else 1
 
 
-def checks(runs: dict, tmp: Path) -> dict:
-    """What the runs prove: killed by the hook, resumed through all three stages, and how far the
-    resumed run lands from the uninterrupted one."""
+FOCA_RUNS = ("full", "killed after epoch 1", "resumed", "PyramidNet + ShakeDrop FOCA")
+
+
+def graph_events(tmp: Path, runs: dict) -> dict:
+    """run -> what its weak_graph log says: {"captured": n, "failed": [errors]} (run i logs to i.graph.jsonl)."""
+    out = {}
+    for i, name in enumerate(runs):
+        f = tmp / f"{i}.graph.jsonl"
+        ev = [json.loads(line) for line in f.read_text().splitlines()] if f.is_file() else []
+        out[name] = {"captured": sum(e["event"] == "captured" for e in ev),
+                     "failed": [e["error"] for e in ev if e["event"] == "failed"]}
+    return out
+
+
+def checks(runs: dict, tmp: Path, cuda: bool = True) -> dict:
+    """What the runs prove: killed by the hook, resumed through all three stages, how far the resumed
+    run lands from the uninterrupted one, and (CUDA) that every FOCA run captured its graph."""
     full, killed, resumed = (runs.get(k, {}) for k in ("full", "killed after epoch 1", "resumed"))
     c = {"killed_by_the_hook": killed.get("rc") == -signal.SIGKILL,
          "resumed_stages": stages(tmp / "killed"), "full_stages": stages(tmp / "full")}
+    events = graph_events(tmp, runs)
+    foca = {k: events[k] for k in FOCA_RUNS if k in events}
+    graph_ok = all(e["captured"] and not e["failed"] for e in foca.values())
+    c["weak_graph"] = ("not used (CPU)" if not cuda else
+                       {"captured_in_every_foca_run": graph_ok and len(foca) == len(FOCA_RUNS), "runs": foca})
     if "summary" in full and "summary" in resumed:
         keys = ("val_error", "test_error", "finetune_test_error", "trace_ratio")
         c["resumed_minus_full"] = {k: resumed["summary"][k] - full["summary"][k] for k in keys}
@@ -120,7 +149,8 @@ def checks(runs: dict, tmp: Path) -> dict:
         except Exception as e:  # noqa: BLE001
             c["max_weight_difference"] = error_text(e)
     c["ok"] = (c["killed_by_the_hook"] and c["resumed_stages"] == [1, 2, 3]
-               and all(r.get("rc") == 0 for k, r in runs.items() if k != "killed after epoch 1") and len(runs) == 5)
+               and all(r.get("rc") == 0 for k, r in runs.items() if k != "killed after epoch 1") and len(runs) == 5
+               and (not cuda or c["weak_graph"]["captured_in_every_foca_run"]))
     return c
 
 
@@ -133,6 +163,8 @@ def table(out: dict) -> str:
         lines.append(f"| {name} | {r.get('rc')} | {r.get('seconds', '-')} | {err} |")
     lines.append(f"resumed stages {c['resumed_stages']}; resumed - full: {c.get('resumed_minus_full', '-')}; "
                  f"max weight difference {c.get('max_weight_difference', '-')}")
+    wg = c.get("weak_graph")
+    lines.append(f"CUDA graph of ComputeClassifier: {wg if isinstance(wg, str) else wg['runs']}")
     lines += [f"stopped: {out['stopped']}"] if out["stopped"] else []
     return "\n".join(lines)
 

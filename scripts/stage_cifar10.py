@@ -1,16 +1,16 @@
 """Carry the shared CIFAR-10 copy to the GPU box, where one call takes at most 64 MiB of files.
 
-    python -m scripts.stage_cifar10 split [DATA]               # here: gpu_stage1/ and gpu_stage2/
+    python -m scripts.stage_cifar10 stage [DATA] [--parts=N]   # here: gpu_stage/, the most parts that fit
     python3 -m scripts.stage_cifar10 assemble OUT.npz DIR...   # on the box: every part found -> arrays
 
-The shared copy ($FOCA_DATA/cifar10, ../shared/data by default) is 10 training parts and 1 test part
-of lossless WebP sprites, 86 MB: more than one call carries. `split` copies 4 training parts and the
-test part into gpu_stage1/ (run 1 carries it and copies it to /tmp/foca_stage1; the box keeps both
-while it stays warm, 30 s after a call) and the other 6 with the test part into gpu_stage2/ (run 2),
-and checks each folder plus the working tree against the limit. `assemble` decodes every part it
-finds (each part once, by name) in the folders given: all 10 give the 50,000 training images,
-checked against unpack.py's SHA-256; when run 1's half is gone (the box was released between the
-calls) run 2's 6 parts still give 30,000, and what was found is returned to be reported.
+The shared copy ($FOCA_DATA/cifar10, ../shared/data by default) is 10 training parts of 5,000 images
+(lossless WebP sprites, ~8.1 MiB each) and a 1,000-image test part (1.6 MiB): 83 MB, more than one
+call carries. `stage` copies the test part, unpack.py and as many training parts as fit beside the
+working tree under the limit less 1 MiB (7 on 2026-12-02: 58.0 MiB + a 1.2 MiB tree = 59.3 of 64;
+8 would be 66.1 without the tree) into gpu_stage/, the one folder the plan's single call carries
+(scripts/README.md), and prints the sizes. `assemble` decodes every part it finds (each part once,
+by name) in the folders given: all 10 give the 50,000 training images, checked against unpack.py's
+SHA-256; fewer give 5,000 per part, and what was found is returned to be reported.
 Decoding needs Pillow with WebP, else torchvision.io.decode_webp.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT_MIB = 64  # what one device call carries: the working tree and the carried folders together
-HALVES = {"gpu_stage1": range(0, 4), "gpu_stage2": range(4, 10)}
+STAGE = "gpu_stage"
 TEST = "cifar10_test_first1000_webp_p00.npz"
 
 
@@ -41,25 +41,34 @@ def tree_mib() -> float:
     return sum((REPO / n).stat().st_size for n in names if n and (REPO / n).is_file()) / 2 ** 20
 
 
-def split(src: Path) -> dict:
+def part_name(i: int) -> str:
+    return f"cifar10_train_webp_p{i:02d}.npz"
+
+
+def stage(src: Path, parts: int = 0, dest: Path = REPO / STAGE) -> dict:
+    """gpu_stage/: the test part, unpack.py and `parts` training parts (0: the most that fit)."""
     if not (src / "unpack.py").is_file():
         raise SystemExit(f"error: no shared CIFAR-10 copy in {src} (expected unpack.py and its parts); "
-                         "pass the data folder: python -m scripts.stage_cifar10 split DATA")
-    sizes, tree = {}, tree_mib()
-    for name, parts in HALVES.items():
-        dest = REPO / name
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir()
-        for f in [*(f"cifar10_train_webp_p{i:02d}.npz" for i in parts), TEST, "unpack.py"]:
-            shutil.copy2(src / f, dest / f)
-        sizes[name] = sum(p.stat().st_size for p in dest.iterdir()) / 2 ** 20
-        total = sizes[name] + tree
-        print(f"{name}/: {len(parts)} training parts + test, {sizes[name]:.1f} MiB; with the working tree "
-              f"({tree:.1f} MiB) {total:.1f} of {LIMIT_MIB} MiB")
-        if total > LIMIT_MIB - 1:
-            raise SystemExit(f"error: {name} and the working tree exceed one call's {LIMIT_MIB} MiB; "
-                             "move parts from gpu_stage2 to gpu_stage1 in HALVES")
-    return sizes
+                         "pass the data folder: python -m scripts.stage_cifar10 stage DATA")
+    mib = {f: (src / f).stat().st_size / 2 ** 20 for f in [TEST, "unpack.py", *map(part_name, range(10))]}
+    tree = tree_mib()
+    fixed = tree + mib[TEST] + mib["unpack.py"]
+    fits = 0
+    while fits < 10 and fixed + sum(mib[part_name(i)] for i in range(fits + 1)) <= LIMIT_MIB - 1:
+        fits += 1
+    n = parts or fits
+    if n > fits or n < 1:
+        raise SystemExit(f"error: {n} training parts with the test part and the working tree ({tree:.1f} MiB) exceed "
+                         f"one call's {LIMIT_MIB} MiB less 1; at most {fits} fit")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir()
+    for f in [*map(part_name, range(n)), TEST, "unpack.py"]:
+        shutil.copy2(src / f, dest / f)
+    size = sum(p.stat().st_size for p in dest.iterdir()) / 2 ** 20
+    print(f"{dest.name}/: {n} training parts ({n * 5000:,} images: {n * 5000 - 5000:,} train + 5,000 val) + the "
+          f"1,000-image test part, {size:.1f} MiB; with the working tree ({tree:.1f} MiB) {size + tree:.1f} of "
+          f"{LIMIT_MIB} MiB; {fits} parts fit")
+    return {"parts": n, "stage_mib": round(size, 2), "tree_mib": round(tree, 2), "fit": fits}
 
 
 def _decode(blob: bytes) -> np.ndarray:
@@ -133,9 +142,13 @@ def assemble(out: Path, dirs) -> dict:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["split"] and len(argv) <= 2:
-        split(Path(argv[1] if len(argv) == 2 else os.environ.get("FOCA_DATA", REPO.parent / "shared" / "data")) / "cifar10")
-        return 0
+    if argv[:1] == ["stage"]:
+        rest = [a for a in argv[1:] if not a.startswith("--parts")]
+        parts = [int(a.split("=")[1]) for a in argv[1:] if a.startswith("--parts=")]
+        if len(rest) <= 1 and len(parts) + len(rest) == len(argv) - 1:
+            data = Path(rest[0] if rest else os.environ.get("FOCA_DATA", REPO.parent / "shared" / "data"))
+            stage(data / "cifar10", parts[0] if parts else 0)
+            return 0
     if argv[:1] == ["assemble"] and len(argv) >= 3:
         print(json.dumps(assemble(Path(argv[1]), argv[2:])))
         return 0

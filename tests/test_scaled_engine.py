@@ -261,10 +261,12 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 @pytest.mark.parametrize("n,d,k", [(100, 128, 10), (1000, 128, 100), (2000, 640, 200)])
 def test_cuda_graph_classifier_equals_eager(n, d, k):
     """On CUDA: the replayed graph gives the eager folded loop's numbers (the same kernels), and the
-    eager reference's up to fp32 round-off; replaying twice with new inputs gives new outputs."""
+    eager reference's up to fp32 round-off; replaying twice with new inputs gives new outputs. A failed
+    capture falls back to the eager loop, which would pass the comparisons: graph_status() must show
+    the graph captured and replayed."""
     from scaled.config import ScaledConfig
     from scaled.foca import compute_classifier
-    from scaled.weak_graph import compute_classifier_fast
+    from scaled.weak_graph import compute_classifier_fast, graph_status
     from tests.checks import rel_diff
 
     cfg = ScaledConfig()
@@ -273,7 +275,11 @@ def test_cuda_graph_classifier_equals_eager(n, d, k):
         f = torch.randn(n, d, device="cuda", generator=g)  # (n_c, D) float32, as _up(f) under bf16
         t = torch.randint(k, (n,), device="cuda", generator=g)
         gens = [torch.Generator("cuda").manual_seed(10 + seed) for _ in range(3)]
+        before = graph_status()
         graph = compute_classifier_fast(f, t, k, cfg, gens[0])
+        after = graph_status()
+        assert after["failed"] == before["failed"], f"CUDA graph capture failed: {after['failed']}"
+        assert after["replays"] == before["replays"] + 1, "no graph replayed: the eager fallback ran"
         eager = compute_classifier_fast(f, t, k, cfg, gens[1], graph=False)
         ref = compute_classifier(f, t, k, cfg, gens[2])
         for key in ("W", "b"):
@@ -284,7 +290,8 @@ def test_cuda_graph_classifier_equals_eager(n, d, k):
 @pytest.mark.gpu
 @needs_cuda
 def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path):
-    """A checkpoint written by a CUDA run (bf16, channels_last) restores into a CPU run and back."""
+    """A checkpoint written by a CUDA run (bf16, channels_last) restores into a CPU run (the device
+    generators reseeded, said in the results) and into a CUDA run (exact: nothing reseeded)."""
     from scaled.engine import CHECKPOINT, Run, load_checkpoint
     from scaled.train import parse
 
@@ -296,3 +303,4 @@ def test_cuda_checkpoint_resumes_on_the_cpu(tmp_path):
         run = Run(cfg)
         run._restore(s)
         assert run.theta["W"].device.type == dev and run.pos == tuple(s["pos"])
+        assert ("resume_reseeded" in run.results) == (dev == "cpu"), run.results.get("resume_reseeded")
