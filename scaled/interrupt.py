@@ -48,8 +48,8 @@ def _handler(signum, frame):
         return
     _received = signum
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"\n{signal.Signals(signum).name}: stopping after this step with a checkpoint "
-              "(kill -9 stops at once and keeps the last one)", file=sys.stderr, flush=True)
+        print(("\n" if sys.stderr.isatty() else "") + f"{signal.Signals(signum).name}: stopping after this step "
+              "with a checkpoint (kill -9 stops at once and keeps the last one)", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

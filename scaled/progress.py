@@ -31,7 +31,7 @@ class Progress:
         """mode: auto (a bar on a terminal, a line per epoch otherwise) or quiet."""
         if mode not in MODES:
             raise ValueError(f"progress mode {mode!r}: choose one of {', '.join(MODES)}")
-        self.stream = stream or sys.stderr
+        self.stream = sys.stderr if stream is None else stream
         tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bars, self.lines = mode == "auto" and tty, mode == "auto" and not tty
         self._last, self._spent = time.perf_counter(), {}  # stage -> wall seconds of its epochs here
