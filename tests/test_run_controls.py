@@ -202,6 +202,29 @@ def test_init_from_is_in_the_help():
     assert r.returncode == 0 and "--init_from RUN_DIR" in r.stdout and "--quiet" in r.stdout
 
 
+# --- 4. compare any runs ---------------------------------------------------------------------------
+def test_report_compares_runs_on_an_arrays_file(finished, tmp_path, capsys):
+    """Runs whose dataset is a path (it once became part of a figure's file name), named by folder in
+    the tables and the PCA panels, other runs first, and the fields in which they differ printed."""
+    from scaled.report import main as report_main
+
+    tmp, _, _, _ = finished
+    other = tmp_path / "mine"  # a run of no preset: "Other runs", before the smoke group
+    other.mkdir()
+    cfg = json.loads((tmp / "source" / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**cfg, "preset": "", "seed": 7}))
+    assert report_main([str(tmp / "source"), str(tmp / "full"), str(other), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "finetune_epochs: mine 0, source 0, full 2" in out and "seed: mine 7, source 0, full 0" in out, out
+    text = (tmp_path / "rep" / "README.md").read_text()
+    dataset = cfg["dataset"]
+    png = "features-smoke-" + re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-") + ".png"
+    assert (tmp_path / "rep" / png).stat().st_size > 5000 and f"]({png})" in text
+    assert f"one panel per finished run ({dataset}: source `{tmp / 'source'}`, full `{tmp / 'full'}`)" in text
+    assert text.index("## Other runs") < text.index("## CPU smoke runs") and "## Table" not in text
+    assert "| field | mine | source | full |" in text and "| finetune_epochs | 0 | 0 | 2 |" in text
+
+
 # --- 5. several machines --------------------------------------------------------------------------
 def test_two_torchrun_nodes_equal_one_process(tmp_path):
     """Two torchrun agents on this machine as nodes 0 and 1 (--nnodes=2, one process each, gloo,
