@@ -83,7 +83,7 @@ def parse(argv):
             rest.append(a)
     if opts["resume"]:
         path = Path(opts["resume"])
-        if not (path / CHECKPOINT).is_file():
+        if not (path / CHECKPOINT).is_file() and not (path / "config.json").is_file():
             raise ValueError(f"--resume {path}: no {CHECKPOINT} there (was the run started with scaled.train?)")
         if rest or opts["init_from"]:
             raise ValueError("--resume continues a run with its own config; drop the other options")
@@ -207,7 +207,9 @@ def main(argv=None) -> int:
             return 0
         resume = Path(opts["resume"]) if opts["resume"] else None
         source = Path(opts["init_from"]) if opts["init_from"] else None
-        run = Run(cfg, resume_from=resume or source)
+        # a run stopped before its first checkpoint resumes from the start: its config, seeded anew
+        start = resume if resume and (resume / CHECKPOINT).is_file() else source
+        run = Run(cfg, resume_from=start)
         if source:
             init_from.started(run, cfg)
         if opts["quiet"]:
@@ -223,7 +225,7 @@ def main(argv=None) -> int:
                 run.rundir.rewrite_log(run.records)  # what the checkpoint knows; drops a half epoch
             if source:  # the new folder resumes on its own from the start of its stage 3
                 shutil.copyfile(source / CHECKPOINT, run.rundir.path / CHECKPOINT)
-        if resume or source:
+        if start:
             run.saved_pos = run.pos
         with interrupt.handled():
             summary = run_all(run)
@@ -249,12 +251,12 @@ def stopped(run, signum: int) -> str:
     """The one line after a stop on a signal: where the checkpoint stands and how to go on."""
     import signal
 
-    name, folder = signal.Signals(signum).name, run.rundir.path if run.rundir else None
-    if run.saved_pos is None or folder is None:
-        return (f"stopped by {name} before the first checkpoint: nothing to resume; start it again "
-                f"(--overwrite reuses {folder})")
-    stage, epoch = run.saved_pos
+    name, folder = signal.Signals(signum).name, run.rundir.path
     cmd = "python -m scaled.train" if run.world == 1 else "torchrun <its options> -m scaled.train"
+    if run.saved_pos is None:
+        return (f"stopped by {name} before the first checkpoint (nothing saved): resume with {cmd} --resume "
+                f"{folder} (it starts over)")
+    stage, epoch = run.saved_pos
     return (f"stopped by {name}: saved at stage {stage} epoch {epoch} (an unfinished epoch is redone exactly); "
             f"resume with {cmd} --resume {folder}")
 

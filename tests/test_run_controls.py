@@ -112,11 +112,14 @@ def test_signal_at_an_epoch_end_saves_that_epoch_between_checkpoints(tmp_path):
     same_end(tmp_path / "full", tmp_path / "stopped", full, resumed, ("val_error", "test_error", "trace_ratio"))
 
 
-def test_signal_before_the_first_checkpoint_says_nothing_to_resume(tmp_path):
+def test_signal_before_the_first_checkpoint_resumes_from_the_start(tmp_path):
     r = train(*syn_args(tmp_path), "--name=early", env={"FOCA_TEST_SIGNAL_AT_STEP": "3"})
     assert r.returncode == 130 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("stopped by SIGINT before the first checkpoint: nothing "
-                                                        "to resume"), r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (
+        "stopped by SIGINT before the first checkpoint (nothing saved): resume with python -m scaled.train "
+        f"--resume {tmp_path / 'early'} (it starts over)"), r.stderr[-2000:]
+    summary_of(train("--resume", str(tmp_path / "early")))
+    assert [(x["stage"], x["epoch"]) for x in records(tmp_path / "early")] == [(1, 1), (1, 2), (2, 1), (3, 1)]
 
 
 def test_a_real_sigint_from_outside(tmp_path):
@@ -200,6 +203,29 @@ def test_init_from_refuses_in_one_line(finished, tmp_path, case, says):
 def test_init_from_is_in_the_help():
     r = train("--help")
     assert r.returncode == 0 and "--init_from RUN_DIR" in r.stdout and "--quiet" in r.stdout
+
+
+def test_make_finetune_starts_stage3_from_the_foca_run(tmp_path):
+    """`make finetune` (scripts/reproduce.py): the FOCA row's run goes to its own group's folder
+    (without stage 3's options), then the finetune run starts from it with --init_from."""
+    from tests.test_scaled_engine import synthetic_npz
+
+    runs = tmp_path / "runs"
+    tiny = [f"--dataset={synthetic_npz(tmp_path / 'syn.npz')}", "--val_size=128", "--model=wrn-10-1", "--device=cpu",
+            "--precision=fp32", "--channels_last=false", "--n_f=32", "--stage2_batch=32", "--n_c=20", "--refresh=4",
+            "--weak_steps=16", "--epochs=1", "--stage2_epochs=1", "--finetune_epochs=1", "--eval_every=1"]
+    cmd = [sys.executable, "-m", "scripts.reproduce", "finetune", "--only=finetune-c10", "--seeds=1",
+           f"--runs-dir={runs}", f"--report={tmp_path / 'report'}", *tiny]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    src, ft = runs / "cifar10" / "wrn28-c10-foca-s0", runs / "finetune" / "finetune-c10-s0"
+    assert json.loads((src / "config.json").read_text())["finetune_epochs"] == 0
+    assert json.loads((ft / "config.json").read_text())["init_from"] == str(src.resolve())
+    assert f"--init_from={src.resolve()}" in r.stderr
+    strip = lambda recs: [{k: v for k, v in x.items() if k != "checkpoint_seconds"} for x in recs]  # noqa: E731
+    assert [x["stage"] for x in records(ft)] == [1, 2, 3] and strip(records(ft)[:2]) == strip(records(src))
+    again = subprocess.run([*cmd, "--dry-run"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.stdout.split() == ["done", str(src), "done", str(ft), "(stage", "3", "from", f"{src})"], again.stdout
 
 
 # --- 4. compare any runs ---------------------------------------------------------------------------
