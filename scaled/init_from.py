@@ -22,8 +22,10 @@ from .engine import CHECKPOINT
 
 STAGE3 = {"finetune_epochs", "finetune_lr", "finetune_schedule"}
 # Fields that change neither what stages 1-2 computed nor the data: where and how this run executes.
-RUNTIME = {"out_dir", "data_dir", "download", "device", "precision", "channels_last", "compile", "sync_bn",
-           "micro_batches", "check_every", "checkpoint_every", "eval_every", "eval_batch", "weak_graph"}
+# The few-label probe runs after stage 2 on the network as it stands: this run's settings hold.
+RUNTIME = {"out_dir", "data_dir", "download", "device", "threads", "precision", "channels_last", "compile", "sync_bn",
+           "micro_batches", "check_every", "checkpoint_every", "eval_every", "eval_batch", "weak_graph",
+           "few_labels", "few_label_draws"}
 
 
 def check(cfg, path) -> Path:
