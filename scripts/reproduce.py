@@ -237,8 +237,9 @@ def train(r: dict, overrides: list[str], i: int, n: int) -> int:
     if r["state"] == "resume":
         cmd += ["--resume", str(r["path"].resolve())]
     else:  # absolute: scaled.train runs in the repository root, whatever this process's folder
-        cmd += [f"--preset={r['preset']}", *r.get("overrides", overrides), f"--seed={r['seed']}", f"--out_dir={r['path'].parent.resolve()}",
-                f"--name={r['path'].name}"] + (["--overwrite"] if r["state"] == "restart" else [])
+        cmd += [f"--preset={r['preset']}", *r.get("overrides", overrides), f"--seed={r['seed']}",
+                f"--out_dir={r['path'].parent.resolve()}", f"--name={r['path'].name}"]
+        cmd += ["--overwrite"] if r["state"] == "restart" else []
         cmd += [f"--init_from={r['init_from'].resolve()}"] if r.get("init_from") else []
     print(f"[{i}/{n}] {r['preset']} s{r['seed']} ({r['state']}): {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)  # the summary stays in the folder
@@ -268,7 +269,8 @@ def main(argv=None) -> int:
         todo = [r for r in runs if r["state"] != "done"]
         if opts["dry_run"]:
             for r in runs:
-                print(f"{r['state']:8s} {r['path']}" + (f"  (stage 3 from {r['init_from']})" if r.get("init_from") else ""))
+                src = f"  (stage 3 from {r['init_from']})" if r.get("init_from") else ""
+                print(f"{r['state']:8s} {r['path']}{src}")
             return 0
         card = check_device(todo, group) if todo else "-"
         announce(group, opts, runs, card, check_data(todo) if todo else [])
