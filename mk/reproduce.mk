@@ -28,6 +28,6 @@ help-reproduce:
 	@echo "make tinyimagenet  Table 2 Tiny ImageNet (GPU)"
 	@echo "make pyramidnet    Table 3: PyramidNet-272 + ShakeDrop + RE, FOCA and E2E, CIFAR-10 and -100 (GPU)"
 	@echo "make table1        Table 1: the head ablation A-D, WRN-28-10 FOCA on CIFAR-10 (GPU)"
-	@echo "make finetune      Fig. 1: FOCA then 30 epochs of E2E fine-tuning, CIFAR-100 and CIFAR-10 (GPU)"
+	@echo "make finetune      Fig. 1: 30 epochs of E2E fine-tuning from the FOCA runs of make cifar100/cifar10 (GPU)"
 	@echo "make report        report/README.md: ours beside the paper, what is missing, figures (any machine)"
 	@echo "SEEDS=3 by default; ARGS passes options, e.g. ARGS=\"--data-dir /data --only wrn28-c10-foca\""

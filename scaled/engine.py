@@ -29,16 +29,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from minifoca.foca import NonFiniteLoss
 from minifoca.metrics import feature_stats
 
-from . import dist
+from . import dist, interrupt
 from .augment import PRESETS as AUGMENT, apply_params, draw_params, normalize
 from .data import channel_stats, load_dataset
 from .few_labels import few_label_error, label_sets
 from .models import build_model
+from .progress import Progress
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -100,6 +100,8 @@ class Run:
         self.theta, self.step, self.pos, self.records, self.results = None, 0, (1, 0), [], {}
         self._modules, self.opt, self._opt_state, self.seconds = {}, None, None, 0.0
         self._tic = time.perf_counter()
+        # what rank 0 prints per epoch (scaled/progress.py); the checkpoint on disk (None: none yet)
+        self.progress, self.saved_pos = Progress("auto" if self.rank == 0 else "quiet"), None
         if resume_from is not None:
             self._restore(load_checkpoint(Path(resume_from) / CHECKPOINT))
 
@@ -144,9 +146,9 @@ class Run:
         perm = self._to_device(self._order(n))  # same on every rank
         keep = self.cfg.last_batch == "keep"
         tic, steps = time.perf_counter(), -(-n // batch) if keep else n // batch
-        bar = tqdm(range(steps), desc=f"stage {self.pos[0]} epoch {self.pos[1] + 1}", unit="batch",
-                   leave=False, disable=None if self.rank == 0 else True)
+        bar = self.progress.bar(steps, f"stage {self.pos[0]} epoch {self.pos[1] + 1}")
         for i in bar:
+            interrupt.check(self.device, self.step, self.cfg.check_every)  # SIGINT/SIGTERM: stop before this step
             g = perm[i * batch:(i + 1) * batch]  # (B,) the global batch; shorter only as a kept last one
             lo, hi = self.rank * len(g) // self.world, (self.rank + 1) * len(g) // self.world
             idx = g[lo:hi]  # (B / world,)
@@ -279,13 +281,21 @@ class Run:
         self.records.append(rec)
         self.pos = (stage, epoch + 1)
         self.seconds += self.lap()
-        if (epoch + 1) % self.cfg.checkpoint_every == 0 or epoch + 1 == n:
+        saved = (epoch + 1) % self.cfg.checkpoint_every == 0 or epoch + 1 == n
+        if saved:
             tic = time.perf_counter()
             self._save()
             # in the log line (the checkpoint just written holds the record without it)
             rec["checkpoint_seconds"] = round(time.perf_counter() - tic, 3)
         if self.rank == 0 and self.rundir is not None:
             self.rundir.log(rec)
+        self.progress.epoch(rec, n, self.seconds)
+        try:
+            interrupt.check(self.device, self.step, every=0)  # a signal during the epoch's end: keep it
+        except interrupt.Interrupted:
+            if not saved:
+                self._save()
+            raise
         if os.environ.get("FOCA_TEST_KILL_AFTER") == str(len(self.records)):  # tests: crash right here
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -305,6 +315,7 @@ class Run:
         path = Path(self.rundir.path) / CHECKPOINT
         torch.save(state, path.with_suffix(".tmp"))
         os.replace(path.with_suffix(".tmp"), path)  # atomic: a kill never leaves half a checkpoint
+        self.saved_pos = self.pos
 
     def _restore(self, s: dict):
         self.net.load_state_dict(s["net"])

@@ -58,9 +58,11 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
                          "Table 3 CIFAR-100, FOCA (paper 11.82 +- 0.1)"),
     "pyr272-c100-e2e": (replace(BASE, **{**_PYR_E2E, **_C100, "augment": "cifar100-re"}),
                         "Table 3 CIFAR-100, E2E (paper 12.19)"),
-    # --- Fig. 1: E2E fine-tuning after FOCA ---
-    "finetune-c100": (replace(BASE, **{**_C100, **_FT}), "Fig. 1: FOCA on CIFAR-100, then 30 epochs E2E fine-tuning"),
-    "finetune-c10": (replace(BASE, **_FT), "Fig. 1 (CIFAR-10): FOCA, then 30 epochs E2E fine-tuning"),
+    # --- Fig. 1: E2E fine-tuning after FOCA (stage 3 from the FOCA row's finished run: FINETUNE_FROM) ---
+    "finetune-c100": (replace(BASE, **{**_C100, **_FT}),
+                      "Fig. 1: 30 epochs E2E fine-tuning after FOCA on CIFAR-100 (--init_from a wrn28-c100-foca run)"),
+    "finetune-c10": (replace(BASE, **_FT),
+                     "Fig. 1 (CIFAR-10): 30 epochs E2E fine-tuning after FOCA (--init_from a wrn28-c10-foca run)"),
     # --- sizes we can afford ---
     # Budget: WRN-16-4 with the same head, augmentation and recipe shapes; `epochs` is set by
     # scripts/budget.py (make cifar10-budget) from the images/s it measures so that 2 methods x 2 seeds fit the minutes.
@@ -97,6 +99,10 @@ _DIGITS = dict(OURS, model="mlp-64-256-256-32", dataset="digits", augment="none"
 PRESETS["digits-foca"] = (replace(BASE, **_DIGITS), "minifoca's digits FOCA run, on the scaled engine (CPU)")
 PRESETS["digits-e2e"] = (replace(BASE, **_DIGITS, method="e2e"), "minifoca's digits E2E run, on the scaled engine")
 PRESETS["smoke-e2e"] = (replace(PRESETS["smoke"][0], method="e2e", finetune_epochs=0), "CPU smoke run, E2E")
+
+# A finetune preset is its FOCA row plus stage 3: `make finetune` runs (or reuses) that row's run and
+# starts stage 3 from it with --init_from (scaled/init_from.py), instead of repeating stages 1-2.
+FINETUNE_FROM = {"finetune-c100": "wrn28-c100-foca", "finetune-c10": "wrn28-c10-foca"}
 
 
 def get(name: str) -> ScaledConfig:

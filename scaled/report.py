@@ -2,6 +2,7 @@
 
     python -m scaled.report runs/scaled --out report            # every run folder below runs/scaled
     python -m scaled.report runs/scaled --seeds 3 --groups cifar10,finetune --out report
+    python -m scaled.report runs/scaled/a runs/scaled/b --out compare     # compare any runs
 
 Reads what scaled.train leaves in each run folder (config.json, metrics.jsonl, summary.json,
 features_test.npz) and writes
@@ -13,7 +14,11 @@ features_test.npz) and writes
                               (minifoca.plots.pca_histograms: the 2021 paper's figure)
     report/curves-*.png       validation error and training loss per epoch, every run
     report/finetune.png       stage 3: validation error per fine-tuning epoch, epoch 0 = after stage 2
-It works on partial results: every paper row is listed, with "0 of 3 seeds" where nothing ran.
+It works on partial results: a paper group's rows are listed, with "0 of 3 seeds" where nothing ran,
+once one of its presets ran (or --groups names it); runs of no group come first, under "Other runs";
+the paper groups not run at all are named under "Missing" when a paper preset ran (or nothing did).
+Every run is named by its folder in the tables (column runs), the curves and the PCA panels (one per
+finished run), and the config fields in which the runs differ are listed (and printed).
 Errors are the final epoch's (never selected on test). Imports no torch: runs anywhere.
 This file writes the tables; report_runs.py holds the paper's numbers, the groups and the run
 folders, report_time.py the time per target, report_figures.py the figures (imports run one way:
@@ -32,14 +37,14 @@ from minifoca.runlog import write_json, write_text_atomic
 
 from .presets import PRESETS
 from .report_figures import figures as _figures, finetune_curve
-from .report_runs import (FINETUNE_PAPER, GROUPS, PAPER, PAPER_GROUPS, RunInfo, _fmt_value, card, epochs_text,
-                          find_runs, make_target, pm, protocol_tag)
+from .report_runs import (FINETUNE_PAPER, GROUPS, PAPER, PAPER_GROUPS, RunInfo, _fmt_value, card, differences,
+                          epochs_text, find_runs, make_target, pm, protocol_tag)
 from .report_time import Timing, time_section
 
 
 # --- tables ----------------------------------------------------------------------------------------
 HEADER = ("| row | method | epochs | paper, test error % | ours, test error % | n | ours, val error % "
-          "| Fisher eig. | card | protocol |\n|---|---|---|---|---|---|---|---|---|---|")
+          "| Fisher eig. | card | protocol | runs |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table_rows(row: str, preset: str, runs: list[RunInfo]) -> list[str]:
@@ -51,14 +56,14 @@ def table_rows(row: str, preset: str, runs: list[RunInfo]) -> list[str]:
                             + (f" (first {r.config['eval_subset']} of each)" if r.config.get("eval_subset") else "")
                             for r in done})) or "-"
     method = cfg.get("method", "?").upper()
-    s = [r.summary for r in done]
+    s, names = [r.summary for r in done], ", ".join(r.name for r in done) or "-"
     out = [f"| {row} | {method} | {epochs_text(cfg)} | {paper or '-'} | {pm([x.get('test_error') for x in s])} "
            f"| {len(done)} | {pm([x.get('val_error') for x in s])} | {pm([x.get('fisher_eigenvalue') for x in s], 1.0)} "
-           f"| {card(done)} | {tag} |"]
+           f"| {card(done)} | {tag} | {names} |"]
     if cfg.get("method") == "foca" and cfg.get("finetune_epochs"):
         out.append(f"| {row} + stage 3 | FOCA + E2E fine-tuning | {epochs_text(cfg, True)} | "
                    f"{FINETUNE_PAPER if paper else '-'} | {pm([x.get('finetune_test_error') for x in s])} | {len(done)} "
-                   f"| {pm([x.get('finetune_val_error') for x in s])} | - | {card(done)} | {tag} |")
+                   f"| {pm([x.get('finetune_val_error') for x in s])} | - | {card(done)} | {tag} | {names} |")
     return out
 
 
@@ -86,7 +91,12 @@ def render(paths, out: Path, seeds: int = 3, groups=None, bench_files=()) -> dic
     by_row: dict[str, list[RunInfo]] = {}
     for r in runs:
         by_row.setdefault(r.row, []).append(r)
-    shown = list(groups or [g for g in GROUPS if g in PAPER_GROUPS or any(r.preset in GROUPS[g][1] for r in runs)])
+    ran = [g for g in GROUPS if any(r.preset in GROUPS[g][1] for r in runs)]
+    # your own runs first: groups that are not the paper's (smoke), then the paper's that ran
+    shown = list(groups or sorted(ran, key=lambda g: g in PAPER_GROUPS))
+    # a reproduction (a paper preset ran, or nothing yet): name the paper groups not run at all
+    repro = not groups and (not runs or any(r.preset in PAPER for r in runs))
+    unrun = [g for g in PAPER_GROUPS if repro and g not in ran]
     lines = ["# FOCA reproduction: ours beside the paper", "",
              f"From {len(runs)} run folders under {', '.join(map(str, paths))} ({sum(bool(r.summary) for r in runs)} "
              f"finished), expecting {seeds} seeds (s0..s{seeds - 1}) per row. Test error of the final epoch "
@@ -97,17 +107,28 @@ def render(paths, out: Path, seeds: int = 3, groups=None, bench_files=()) -> dic
              "S_w^+ S_b of the test features (minifoca/metrics.py). Rows with [overrides] are not the paper's recipe.",
              ""]
     results, used, missing = {"groups": {}, "other": {}}, set(), []
+    for g in shown:  # which rows are a group's: the others are shown first, below
+        used |= set(GROUPS[g][1]) | {row for row, rs in by_row.items() if rs[0].preset in GROUPS[g][1]}
+    other = {row: rs for row, rs in by_row.items() if row not in used}
+    if other:
+        lines += ["## Other runs", "", HEADER]
+        for row, rs in other.items():
+            lines += table_rows(row, rs[0].preset, rs)
+            missing += [m for m in missing_lines(row, rs, 0, "")]
+            results["other"][row] = _row_json(rs[0].preset, rs)
+        lines.append("")
+        lines += _figures("other", [r for rs in other.values() for r in rs], out)
     for g in shown:
         title, presets = GROUPS[g]
         target = make_target(g) + ("" if seeds == 3 else f" SEEDS={seeds}" if g != "smoke" else f" --seeds {seeds}")
         rows = [(p, p) for p in presets] + [(row, rs[0].preset) for row, rs in by_row.items()
                                             if rs[0].preset in presets and rs[0].overrides]
+        rows.sort(key=lambda rp: not by_row.get(rp[0]))  # rows that ran first
         lines += [f"## {title} (`{target}`)", "", HEADER]
         results["groups"][g] = {}
         group_missing = []
         for row, preset in rows:
             rs = by_row.get(row, [])
-            used.add(row)
             lines += table_rows(row, preset, rs)
             extra = " ".join(f"--{k}={_fmt_value(v)}" for k, v in (rs[0].overrides if rs else {}).items())
             args = (f' ARGS="{extra}"' if g != "smoke" else f" {extra}") if extra else ""
@@ -118,15 +139,8 @@ def render(paths, out: Path, seeds: int = 3, groups=None, bench_files=()) -> dic
         missing += group_missing
         lines.append("")
         lines += _figures(g, [r for row, _ in rows for r in by_row.get(row, [])], out)
-    other = {row: rs for row, rs in by_row.items() if row not in used}
-    if other:
-        lines += ["## Other runs", "", HEADER]
-        for row, rs in other.items():
-            lines += table_rows(row, rs[0].preset, rs)
-            missing += [m for m in missing_lines(row, rs, 0, "")]
-            results["other"][row] = _row_json(rs[0].preset, rs)
-        lines.append("")
-        lines += _figures("other", [r for rs in other.values() for r in rs], out)
+    missing += [f"- {g}: nothing run yet ({len(GROUPS[g][1])} presets x {seeds} seeds); run `{make_target(g)}"
+                + ("" if seeds == 3 else f" SEEDS={seeds}") + "`" for g in unrun]
     ft = [r for r in runs if any(x["stage"] == 3 for x in r.records)]
     if ft:
         finetune_curve(ft, out / "finetune.png")
@@ -134,12 +148,21 @@ def render(paths, out: Path, seeds: int = 3, groups=None, bench_files=()) -> dic
                   "Validation error per fine-tuning epoch; epoch 0 is the end of stage 2 (FOCA's features, "
                   "linear classifier). The paper's Fig. 1: fine-tuning does not help.", "",
                   "![fine-tuning curve](finetune.png)", ""]
+    diff = differences(runs)
+    if len(runs) > 1:
+        lines += ["## How the runs differ", "", "Config fields (config.json) whose values are not the same in "
+                  "every run; out_dir left out." + ("" if diff else " None."), ""]
+        if diff:
+            names = [r.name for r in runs]
+            lines += ["| field | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+            lines += [f"| {k} | " + " | ".join(_fmt_value(v.get(n)) for n in names) + " |" for k, v in diff.items()]
+            lines.append("")
     lines += ["## Missing", ""] + (missing or ["- nothing: every row has all its seeds"]) + [""]
-    lines += time_section(shown, Timing(runs, bench_files), seeds)
+    lines += time_section(shown + unrun, Timing(runs, bench_files), seeds)
     protocols = sorted({r.summary.get("protocol", "") for r in runs if r.summary})
     lines += ["## Protocols seen", ""] + [f"- {p}" for p in protocols] + [""]
     write_text_atomic(out / "README.md", "\n".join(lines))
-    results["missing"] = missing
+    results["missing"], results["differences"] = missing, diff
     write_json(out / "results.json", results, indent=1)
     return results
 
@@ -173,6 +196,8 @@ def main(argv=None) -> int:
     print(f"report: run folders under {', '.join(a.paths)} -> {out / 'README.md'} (+ figures, results.json)",
           file=sys.stderr)
     res = render(a.paths, out, a.seeds, groups, sorted(glob.glob(a.bench)))
+    for field, vals in res["differences"].items():  # what a comparison is about, on the terminal
+        print(f"{field}: " + ", ".join(f"{name} {_fmt_value(v)}" for name, v in vals.items()))
     print(f"report: {len(res['missing'])} missing items listed; open {out / 'README.md'}", file=sys.stderr)
     return 0
 

@@ -1,6 +1,7 @@
 """The report's figures (scaled/report.py writes the tables; both read scaled/report_runs.py): 2-D
-PCA histograms of test features FOCA vs E2E (minifoca.plots.pca_histograms, the 2021 paper's
-figure), learning curves per run, and the fine-tuning curve. Matplotlib only, no torch.
+PCA histograms of test features, one panel per finished run (minifoca.plots.pca_histograms, the 2021
+paper's figure: FOCA beside E2E), learning curves per run, and the fine-tuning curve; every run is
+named by its folder (RunInfo.name). Matplotlib only, no torch.
 """
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .report_runs import RunInfo
+from .report_runs import RunInfo, slug
 
+MAX_PANELS = 12  # PCA panels per figure (3.6 inches each); the rest are named below it
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -19,44 +21,42 @@ def figures(name: str, runs: list, out: Path) -> list[str]:
     if [r for r in runs if r.records]:
         learning_curves(runs, out / f"curves-{name}.png", name)
         lines += [f"![learning curves, {name}](curves-{name}.png)", ""]
-        if any(r.overrides for r in runs):
-            lines += ["In the figures, * marks a preset run with the overrides its table row names.", ""]
-    for dataset in sorted({r.config.get("dataset") for r in runs}):
-        panels = {}
-        for method in ("foca", "e2e"):  # the first finished run with features of each method
-            r = next((r for r in runs if r.config.get("dataset") == dataset and r.config.get("method") == method
-                      and r.summary and (r.path / "features_test.npz").is_file()), None)
-            if r is not None:
-                panels[method] = r
-        if not panels:
+    for dataset in sorted({str(r.config.get("dataset")) for r in runs}):
+        done = [r for r in runs if str(r.config.get("dataset")) == dataset and r.summary
+                and (r.path / "features_test.npz").is_file()]  # FOCA first, then E2E, each by row and seed
+        done.sort(key=lambda r: r.config.get("method") != "foca")
+        if not done:
             continue
-        path = out / f"features-{name}-{dataset}.png"
-        feature_figure(panels, path)
-        lacking = [m.upper() for m in ("foca", "e2e") if m not in panels]
+        path = out / f"features-{name}-{slug(dataset)}.png"  # a dataset may be a path to an arrays file
+        feature_figure(done[:MAX_PANELS], path)
+        methods = {r.config.get("method") for r in done}
         lines += [f"![PCA histograms, {dataset}]({path.name})", "",
-                  "2-D PCA histograms of l2-normalised test features (" + ", ".join(
-                      f"{m.upper()}: `{r.path}`" for m, r in panels.items()) + ")"
-                  + (f"; no finished {', '.join(lacking)} run with features yet" if lacking else "") + ".", ""]
+                  f"2-D PCA histograms of l2-normalised test features, one panel per finished run ({dataset}: "
+                  + ", ".join(f"{_short(r)} `{r.path}`" for r in done[:MAX_PANELS]) + ")"
+                  + (f"; {len(done) - MAX_PANELS} more not drawn" if len(done) > MAX_PANELS else "")
+                  + ("" if methods >= {"foca", "e2e"} else
+                     f"; no finished {'E2E' if 'foca' in methods else 'FOCA'} run with features to set beside")
+                  + ".", ""]
     return lines
 
 
-def feature_figure(panels: dict, path: Path) -> None:
+def feature_figure(runs: list, path: Path) -> None:
     from minifoca.plots import pca_histograms
 
     feats, labels = {}, {}
-    for method, r in panels.items():
+    for r in runs:
         z = np.load(r.path / "features_test.npz")
-        title = f"{method.upper()}: {_short(r)}"
+        title = f"{str(r.config.get('method')).upper()}: {_short(r)}"
         feats[title], labels[title] = z["f"].astype(np.float32), z["t"]  # (N, D) float16 on disk
     k = max(int(t.max()) + 1 for t in labels.values())
-    names = CIFAR10_CLASSES if k == 10 and next(iter(panels.values())).config.get("dataset") == "cifar10" else None
+    names = CIFAR10_CLASSES if k == 10 and runs[0].config.get("dataset") == "cifar10" else None
     pca_histograms(feats, labels if k <= 20 else None, path, normalise="l2", class_names=names,
                    title="test features, l2-normalised, on their own first two principal components")
 
 
 def _short(r: RunInfo) -> str:
-    """A legend label: the preset, * when run with recipe overrides (the table spells them out), the seed."""
-    return f"{r.preset or '(no preset)'}{'*' if r.overrides else ''} s{r.config.get('seed')}"
+    """A legend label: the run's name (its folder's; the tables list each row's runs by it)."""
+    return r.name or r.path.name
 
 
 def learning_curves(runs: list[RunInfo], path: Path, name: str) -> None:

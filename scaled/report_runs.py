@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class RunInfo:
     records: list[dict]
     preset: str
     overrides: dict = field(default_factory=dict)  # recipe fields that differ from the preset
+    name: str = ""  # how tables and figures name the run: its folder's name (with its parent's when two clash)
 
     @property
     def row(self) -> str:
@@ -112,8 +114,27 @@ def find_runs(paths) -> list[RunInfo]:
             if not {"model", "augment", "epochs"} <= set(config):
                 continue  # not a scaled.train run (a minifoca run folder, say)
             preset = config.get("preset", "")
-            runs.append(RunInfo(d, config, summary, records, preset, recipe_overrides(config, preset)))
+            runs.append(RunInfo(d, config, summary, records, preset, recipe_overrides(config, preset), d.name))
+    clash = {r.name for r in runs if sum(x.name == r.name for x in runs) > 1}
+    for r in runs:
+        r.name = f"{r.path.parent.name}/{r.name}" if r.name in clash else r.name
     return sorted(runs, key=lambda r: (r.row, r.config.get("seed", 0), str(r.path)))
+
+
+def differences(runs) -> dict:
+    """{config field: {run name: value}} for every field (out_dir aside) in which the runs differ."""
+    keys = dict.fromkeys(k for r in runs for k in r.config if k != "out_dir")
+    out = {}
+    for k in keys:
+        vals = {r.name: r.config.get(k) for r in runs}
+        if len({json.dumps(v) for v in vals.values()}) > 1:
+            out[k] = vals
+    return out
+
+
+def slug(text: str) -> str:
+    """A dataset name or path, a network reference: safe inside one file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-") or "none"
 
 
 def recipe_overrides(config: dict, preset: str) -> dict:

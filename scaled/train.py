@@ -3,19 +3,23 @@
     python -m scaled.train --preset smoke                        # CPU, all stages, ~20 s on 2 cores
     python -m scaled.train --preset wrn28-c10-foca --seed 1      # Table 2 row, needs a GPU
     python -m scaled.train --preset wrn28-c10-foca --dry-run     # what would run: config, data, network
-    python -m scaled.train --resume runs/scaled/<run>            # continue a killed run exactly
+    python -m scaled.train --resume runs/scaled/<run>            # continue a killed or stopped run exactly
+    python -m scaled.train --preset finetune-c10 --init_from runs/scaled/<foca run>   # stage 3 only
     torchrun --nproc_per_node=4 -m scaled.train --preset wrn28-c10-foca   # DDP, same global batch
 
 A run starts from `--preset NAME`; every `--key=value` (or `--key value`; `--data-dir` = `--data_dir`)
 sets one field of scaled.config.ScaledConfig (types checked, unknown keys rejected, options checked
 before the data is looked for). The last stdout line is the run's JSON summary; the run folder holds
 config.json, git.txt, metrics.jsonl (one record per epoch), checkpoint.pt, features_test.npz and
-summary.json.
+summary.json. Progress: a bar per epoch on a terminal, a line per epoch when stderr is a file
+(scaled/progress.py). Ctrl-C or SIGTERM stops after the current step, keeps the last epoch's
+checkpoint and prints the --resume command (scaled/interrupt.py; exit 130 / 143).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,24 +32,29 @@ from minifoca.data import DataError
 from minifoca.foca import NonFiniteLoss
 from minifoca.runlog import RunDir, RunDirError, default_name
 
-from . import dist, foca
+from . import dist, foca, init_from, interrupt
 from .augment import PRESETS as AUGMENT
 from .config import ScaledConfig, fidelity
 from .data import NAMES, load_dataset
 from .engine import CHECKPOINT, Run
+from .progress import Progress
 from .models import build_model
 from .presets import PRESETS, get
 
 
 OWN = [("--preset NAME", "start from this preset (required unless --resume; listed below)"),
        ("--resume RUN_DIR", "continue a killed run exactly, with its saved config (no other options)"),
+       ("--init_from RUN_DIR", "a new run from a finished FOCA run's network and stage-2 classifier: "
+                               "stage 3 only (with a finetune-* preset; same recipe and seed)"),
+       ("--quiet", "no progress on stderr (neither the bar nor the line per epoch)"),
        ("--name NAME", "the run folder's name under out_dir (default: <preset>-s<seed>-<time>)"),
        ("--overwrite", "replace a run folder of that name instead of stopping"),
        ("--dry-run", "print what would run (every field, the fidelity to the authors' code, the data, "
                      "the network) and stop"),
        ("--list-presets", "print the presets with their purpose and stop"),
        ("-h, --help", "this help")]
-KNOWN = ("preset", "resume", "name", "overwrite", "dry_run", "list_presets", "help")
+KNOWN = ("preset", "resume", "init_from", "quiet", "name", "overwrite", "dry_run", "list_presets", "help")
+FLAGS = ("overwrite", "dry_run", "quiet")
 
 
 def help_text() -> str:
@@ -56,25 +65,27 @@ def help_text() -> str:
 
 
 def parse(argv):
-    """-> (cfg, opts); opts: preset, name, overwrite, resume (a run folder or ""), dry_run."""
-    opts = {"preset": "", "name": "", "overwrite": False, "resume": "", "dry_run": False}
+    """-> (cfg, opts); opts: preset, name, overwrite, resume and init_from (run folders or ""),
+    dry_run, quiet."""
+    opts = {"preset": "", "name": "", "overwrite": False, "resume": "", "init_from": "", "dry_run": False,
+            "quiet": False}
     rest = []
-    for a in normalise_args(argv, flags=("overwrite", "dry_run")):
+    for a in normalise_args(argv, flags=FLAGS):
         key, eq, val = a[2:].partition("=") if a.startswith("--") else ("", "", "")
         key = key.replace("-", "_")
-        if key in ("preset", "name", "resume"):
+        if key in ("preset", "name", "resume", "init_from"):
             if not val:
                 raise ValueError(f"--{key} needs a value: --{key}=VALUE or --{key} VALUE")
             opts[key] = val
-        elif key in ("overwrite", "dry_run") and not eq:
+        elif key in FLAGS and not eq:
             opts[key] = True
         else:
             rest.append(a)
     if opts["resume"]:
         path = Path(opts["resume"])
-        if not (path / CHECKPOINT).is_file():
+        if not (path / CHECKPOINT).is_file() and not (path / "config.json").is_file():
             raise ValueError(f"--resume {path}: no {CHECKPOINT} there (was the run started with scaled.train?)")
-        if rest:
+        if rest or opts["init_from"]:
             raise ValueError("--resume continues a run with its own config; drop the other options")
         saved = json.loads((path / "config.json").read_text())
         fields = {f.name: (tuple(saved[f.name]) if isinstance(saved[f.name], list) else saved[f.name])
@@ -85,6 +96,8 @@ def parse(argv):
         raise ValueError("--preset NAME is required (`--list-presets` lists them; `smoke` runs on a CPU)")
     cfg = apply_overrides(get(opts["preset"]), rest, known=KNOWN)
     check_options(cfg)
+    if opts["init_from"]:
+        init_from.check(cfg, opts["init_from"])  # ValueError: not a finished FOCA run of this recipe
     return cfg, opts
 
 
@@ -138,10 +151,12 @@ def dry_run(cfg, opts) -> str:
 def announce(cfg, opts, run) -> None:
     dev = torch.cuda.get_device_name(run.device) if run.device.startswith("cuda") else "CPU"
     print(f"scaled: {cfg.method.upper()} {cfg.model} (head {cfg.head}) on {run.data.describe()}\n"
-          f"  preset {opts['preset'] or '(resumed)'}: {cfg.epochs} epochs"
-          + (f" + stage 2 ({cfg.stage2_epochs}) + stage 3 ({cfg.finetune_epochs})" if cfg.method == "foca" else "")
+          f"  preset {opts['preset'] or '(resumed)'}: "
+          + (f"stage 3 only ({cfg.finetune_epochs} epochs) from {opts['init_from']}'s stages 1-2" if opts["init_from"] else
+             f"{cfg.epochs} epochs" + (f" + stage 2 ({cfg.stage2_epochs}) + stage 3 ({cfg.finetune_epochs})"
+                                       if cfg.method == "foca" else ""))
           + f", {cfg.precision} on {dev} x {run.world}; fidelity to the authors' code: {fidelity(cfg)}; "
-          "progress per epoch in metrics.jsonl. "
+          "progress per epoch in metrics.jsonl; Ctrl-C stops with a checkpoint. "
           "The last line is the JSON summary.", file=sys.stderr)
 
 
@@ -191,25 +206,59 @@ def main(argv=None) -> int:
             print(dry_run(cfg, opts))
             return 0
         resume = Path(opts["resume"]) if opts["resume"] else None
-        run = Run(cfg, resume_from=resume)
+        source = Path(opts["init_from"]) if opts["init_from"] else None
+        # a run stopped before its first checkpoint resumes from the start: its config, seeded anew
+        start = resume if resume and (resume / CHECKPOINT).is_file() else source
+        run = Run(cfg, resume_from=start)
+        if source:
+            init_from.started(run, cfg)
+        if opts["quiet"]:
+            run.progress = Progress("quiet")
         if run.rank == 0:
             announce(cfg, opts, run)
             name = opts["name"] or default_name(opts["preset"] or cfg.method, f"s{cfg.seed}")
+            extra = {"init_from": str(source.resolve())} if source else {}
             run.rundir = RunDir(resume or Path(cfg.out_dir) / name,
-                                {**to_dict(cfg), "preset": opts["preset"], "fidelity": fidelity(cfg)},
+                                {**to_dict(cfg), "preset": opts["preset"], "fidelity": fidelity(cfg), **extra},
                                 resume=resume is not None, overwrite=opts["overwrite"])
-            if resume:
+            if resume or source:
                 run.rundir.rewrite_log(run.records)  # what the checkpoint knows; drops a half epoch
-        summary = run_all(run)
+            if source:  # the new folder resumes on its own from the start of its stage 3
+                shutil.copyfile(source / CHECKPOINT, run.rundir.path / CHECKPOINT)
+        if start:
+            run.saved_pos = run.pos
+        with interrupt.handled():
+            summary = run_all(run)
         if run.rank == 0:
             summary["run_dir"] = str(run.rundir.path)
             print(run.rundir.finish(summary))
     except (ValueError, DataError, RunDirError, RuntimeError, NonFiniteLoss) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except interrupt.Interrupted as e:
+        if run.rank == 0:
+            print(stopped(run, e.signum), file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:  # before training began (loading the data): nothing to keep
+        print("interrupted before training began: nothing saved", file=sys.stderr)
+        return 130
     finally:
         dist.shutdown()
     return 0
+
+
+def stopped(run, signum: int) -> str:
+    """The one line after a stop on a signal: where the checkpoint stands and how to go on."""
+    import signal
+
+    name, folder = signal.Signals(signum).name, run.rundir.path
+    cmd = "python -m scaled.train" if run.world == 1 else "torchrun <its options> -m scaled.train"
+    if run.saved_pos is None:
+        return (f"stopped by {name} before the first checkpoint (nothing saved): resume with {cmd} --resume "
+                f"{folder} (it starts over)")
+    stage, epoch = run.saved_pos
+    return (f"stopped by {name}: saved at stage {stage} epoch {epoch} (an unfinished epoch is redone exactly); "
+            f"resume with {cmd} --resume {folder}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ Name one group (listed below; scaled.report_runs.GROUPS). Any `--key=value` (or 
 scaled.config.ScaledConfig is applied to every preset of the group (type-checked; unknown keys are
 errors; --download=true fetches missing data with torchvision; --device=cpu only for tiny smoke runs).
 
+`finetune` runs stage 3 only, from the FOCA rows' runs of the cifar100 and cifar10 groups
+(--init_from): it trains those first where they are not finished, into their own group's folder,
+so `make cifar10` and `make finetune` share them.
+
 Before training, within seconds: a bad option, no CUDA GPU, no data or a run folder holding another
 recipe each stop it with one line saying what to do (exit 2). Finished runs (summary.json) are
 skipped and interrupted ones (checkpoint.pt) resumed, so rerunning the same command continues after a
@@ -31,7 +35,7 @@ from minifoca.cli import normalise_args, print_help, wants_help
 from minifoca.config import Config, apply_overrides, to_dict
 from minifoca.data import DataError
 from scaled.config import ScaledConfig
-from scaled.presets import PRESETS, get
+from scaled.presets import FINETUNE_FROM, PRESETS, get
 from scaled.report import render
 from scaled.report_runs import GROUPS, PAPER, RUNTIME, find_runs
 from scaled.report_time import Timing, hours
@@ -108,21 +112,30 @@ def plan(group: str, opts: dict, overrides: list[str]) -> list[dict]:
     only = [p for p in opts["only"].split(",") if p]
     if [p for p in only if p not in presets]:
         raise Stop(f"--only {opts['only']}: the {group} presets are {', '.join(presets)}")
-    out_dir = Path(opts["runs_dir"]) / group
-    runs = []
+    runs, sources = [], []
     for p in only or presets:
         for seed in range(opts["seeds"]):
-            cfg = apply_overrides(get(p), [*overrides, f"--seed={seed}", f"--out_dir={out_dir}"])  # ValueError: bad option
-            check_options(cfg)  # an unknown network, a subset smaller than a batch: before device and data
-            path = out_dir / f"{p}-s{seed}"
-            state = "new"
-            if (path / "summary.json").is_file() or (path / "checkpoint.pt").is_file():
-                _same_recipe(path, to_dict(cfg))
-                state = "done" if (path / "summary.json").is_file() else "resume"
-            elif path.is_dir() and any(path.iterdir()):
-                state = "restart"  # killed before its first epoch: nothing to keep
-            runs.append({"preset": p, "seed": seed, "cfg": cfg, "path": path, "state": state})
-    return runs
+            runs.append(_planned(p, seed, Path(opts["runs_dir"]) / group, overrides, check_options))
+            if p in FINETUNE_FROM:  # its FOCA run first, in that run's own group folder (shared with its target)
+                src = FINETUNE_FROM[p]
+                home = next(g for g, (_, ps) in GROUPS.items() if src in ps)
+                mine = [o for o in overrides if not o.startswith("--finetune_")]  # stage 3's options are not its
+                sources.append(_planned(src, seed, Path(opts["runs_dir"]) / home, mine, check_options))
+                runs[-1]["init_from"] = sources[-1]["path"]
+    return sources + runs
+
+
+def _planned(p: str, seed: int, out_dir: Path, overrides: list[str], check_options) -> dict:
+    cfg = apply_overrides(get(p), [*overrides, f"--seed={seed}", f"--out_dir={out_dir}"])  # ValueError: bad option
+    check_options(cfg)  # an unknown network, a subset smaller than a batch: before device and data
+    path = out_dir / f"{p}-s{seed}"
+    state = "new"
+    if (path / "summary.json").is_file() or (path / "checkpoint.pt").is_file():
+        _same_recipe(path, to_dict(cfg))
+        state = "done" if (path / "summary.json").is_file() else "resume"
+    elif path.is_dir() and any(path.iterdir()):
+        state = "restart"  # killed before its first epoch: nothing to keep
+    return {"preset": p, "seed": seed, "cfg": cfg, "path": path, "state": state, "overrides": overrides}
 
 
 def _same_recipe(path: Path, want: dict) -> None:
@@ -224,10 +237,16 @@ def train(r: dict, overrides: list[str], i: int, n: int) -> int:
     if r["state"] == "resume":
         cmd += ["--resume", str(r["path"].resolve())]
     else:  # absolute: scaled.train runs in the repository root, whatever this process's folder
-        cmd += [f"--preset={r['preset']}", *overrides, f"--seed={r['seed']}", f"--out_dir={r['path'].parent.resolve()}",
-                f"--name={r['path'].name}"] + (["--overwrite"] if r["state"] == "restart" else [])
+        cmd += [f"--preset={r['preset']}", *r.get("overrides", overrides), f"--seed={r['seed']}",
+                f"--out_dir={r['path'].parent.resolve()}", f"--name={r['path'].name}"]
+        cmd += ["--overwrite"] if r["state"] == "restart" else []
+        cmd += [f"--init_from={r['init_from'].resolve()}"] if r.get("init_from") else []
     print(f"[{i}/{n}] {r['preset']} s{r['seed']} ({r['state']}): {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-    return subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL).returncode  # the summary stays in the folder
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL)  # the summary stays in the folder
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the terminal's Ctrl-C reached the run too: it stops with a checkpoint
+        return proc.wait()
 
 
 def report(group: str, opts: dict) -> None:
@@ -250,13 +269,17 @@ def main(argv=None) -> int:
         todo = [r for r in runs if r["state"] != "done"]
         if opts["dry_run"]:
             for r in runs:
-                print(f"{r['state']:8s} {r['path']}")
+                src = f"  (stage 3 from {r['init_from']})" if r.get("init_from") else ""
+                print(f"{r['state']:8s} {r['path']}{src}")
             return 0
         card = check_device(todo, group) if todo else "-"
         announce(group, opts, runs, card, check_data(todo) if todo else [])
         for i, r in enumerate(todo, 1):
             tic = time.perf_counter()
             rc = train(r, overrides, i, len(todo))
+            if rc in (130, 143):  # stopped by SIGINT / SIGTERM, its checkpoint kept (scaled/interrupt.py)
+                print("interrupted: rerun the same command to resume", file=sys.stderr)
+                return rc
             if rc != 0:
                 report(group, opts)
                 raise Stop(f"{r['path']} failed (exit {rc}; its error is above); fix that and rerun the same "

@@ -55,12 +55,16 @@ def test_report_from_smoke_runs_tables_figures_missing(smoke, tmp_path):
     res = render([tmp / "runs"], tmp_path, seeds=2)
     text = (tmp_path / "README.md").read_text()
     assert "| row | method | epochs | paper, test error % | ours, test error % | n | ours, val error % |" in text
-    assert "| wrn28-c10-foca | FOCA | 600 + 5 | 2.63 +- 0.06 | - | 0 |" in text  # paper rows with no runs
-    assert "| table1-A | FOCA | 600 + 5 | 3.90 +- 0.08 |" in text
+    # no paper preset ran: no paper rows, no paper groups listed as missing (issue 22)
+    assert "| wrn28-c10-foca |" not in text and "| table1-A |" not in text
+    assert not [m for m in res["missing"] if "nothing run yet" in m]
     assert f"| {ROW} + stage 3 | FOCA + E2E fine-tuning | 2 + 1 + 1 |" in text
     assert "val 5,000 / test1k (first 200 of each)" in text  # protocol, in data/README.md's names
     assert (f"- {ROW}: 1 of 2 seeds (missing s1); run `python -m scripts.reproduce smoke --seeds 2 {' '.join(TINY)}`"
             in res["missing"])
+    assert f"| {ROW} | FOCA | 2 + 1 | - |" in text and "| smoke-s0 |" in text  # the row names its runs
+    res = render([tmp / "runs"], tmp_path / "asked", seeds=2, groups=["cifar10", "smoke"])  # asked for: listed
+    assert "| wrn28-c10-foca | FOCA | 600 + 5 | 2.63 +- 0.06 | - | 0 |" in (tmp_path / "asked" / "README.md").read_text()
     assert "- cifar10: nothing run yet (3 presets x 2 seeds); run `make cifar10 SEEDS=2`" in res["missing"]
     for png in ("curves-smoke.png", "features-smoke-cifar10.png", "finetune.png"):
         assert (tmp_path / png).stat().st_size > 5000, png
@@ -102,6 +106,8 @@ def test_report_mean_std_missing_and_time_projection(tmp_path):
     assert '- wrn28-c10-foca [epochs=100]: 1 of 3 seeds (missing s1, s2); run `make cifar10 ARGS="--epochs=100"`' \
         in res["missing"]
     assert "- wrn28-c10-e2e: 1 of 3 seeds (missing s1, s2); run `make cifar10`" in res["missing"]
+    assert "- cifar100: nothing run yet (3 presets x 3 seeds); run `make cifar100`" in res["missing"]  # a paper preset ran
+    assert "## Table 2, CIFAR-100" not in text  # but no table of empty rows
     assert "- wrn28-c10-e2e-matched: 0 of 3 seeds (missing s0, s1, s2); run `make cifar10`" in res["missing"]
     assert any(m.startswith("- table1-A s0: not finished (stage 1 epoch 37 done)") for m in res["missing"])
     # make cifar10 on the H100: FOCA and E2E measured (mean seconds x 3 seeds), E2E-matched projected
