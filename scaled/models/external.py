@@ -79,6 +79,13 @@ def torchvision_trunk(name: str, in_channels: int = 3, image_size: int = 224) ->
         raise ValueError(f"--model=torchvision:{name}: building it failed ({_first_line(e)})") from None
     if in_channels != 3:
         _adapt_first_conv(net, in_channels)
+    return torchvision_features(net)
+
+
+def torchvision_features(net: nn.Module) -> nn.Module:
+    """A built torchvision classification model -> its trunk (the module docstring says which part)."""
+    import torchvision.models as tvm
+
     if isinstance(net, (tvm.ResNet, tvm.RegNet)):  # ... -> avgpool -> flatten -> fc
         return nn.Sequential(*list(net.children())[:-2])
     if isinstance(net, tvm.ShuffleNetV2):  # ... -> conv5 -> mean over (h, w) -> fc
@@ -200,6 +207,18 @@ def probe(trunk: nn.Module, ref: str, in_channels: int, image_size: int) -> tupl
         raise ValueError(f"--model={ref} returns {shape} for {in_channels}x{image_size}x{image_size} images; "
                          "the heads take a map (N, C', H', W') or features (N, D): return one of those")
     return z.shape[1], (z.shape[2] * z.shape[3] if z.dim() == 4 else 1), z.dim() == 2
+
+
+def as_trunk(backbone: nn.Module) -> nn.Module:
+    """Any module as a trunk: torchvision's classifiers and timm models lose their classifier as
+    above; anything else is used as it is (its forward must give a map or pooled features)."""
+    if type(backbone).__module__.startswith("torchvision.models"):
+        return torchvision_features(backbone)
+    if hasattr(backbone, "forward_features") and hasattr(backbone, "forward_head"):  # timm's interface
+        if hasattr(backbone, "reset_classifier"):
+            backbone.reset_classifier(0)
+        return TimmTrunk(backbone)
+    return backbone
 
 
 def build_external(ref: str, num_classes: int, head: str = "D", image_size: int = 32, in_channels: int = 3,
