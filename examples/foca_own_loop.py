@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +62,7 @@ def main(argv=None) -> int:
         if not a.tiny:
             p.error("--data PATH (or --tiny)")
         from tiny_data import write_imagefolder
-        a.data = write_imagefolder(Path(tempfile.mkdtemp()) / "shapes")
+        a.data = write_imagefolder(a.out / "tiny-data" / "shapes")
     if a.tiny:
         a.size, a.epochs = 16, 3
     train, train_plain, test, k, c = datasets(a.data, a.size)

@@ -41,6 +41,7 @@ def write_arrays(path, classes: int = 4, n_train: int = 192, n_test: int = 64, s
     rng = np.random.default_rng(seed)
     x_tr, t_tr = images(n_train, classes, size, 1, rng)
     x_te, t_te = images(n_test, classes, size, 1, rng)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     perm = rng.permutation(n_train)  # arrays files are rarely sorted by class
     np.savez(path, x_train=x_tr[perm, :, :, 0], y_train=t_tr[perm], x_test=x_te[:, :, :, 0], y_test=t_te)
     return Path(path)
