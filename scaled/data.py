@@ -72,7 +72,7 @@ class Splits:
         n_val = 0 if self.x_val is None else len(self.x_val)
         return (f"{self.name}: {len(self.x_train):,} train / {n_val:,} val / {len(self.x_test):,} test, "
                 f"{self.num_classes} classes, {self.image_size}x{self.image_size}"
-                + (f" x {self.x_train.shape[1]} channels" if self.x_train.shape[1] != 3 else "") + f", on {self.x_train.device}; "
+                + (f", {self.x_train.shape[1]} channel{'s' * (self.x_train.shape[1] > 1)}" if self.x_train.shape[1] != 3 else "") + f", on {self.x_train.device}; "
                 f"{self.protocol}")
 
 

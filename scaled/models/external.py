@@ -15,7 +15,8 @@ What becomes the trunk (images (N, C, H, W) -> a map (N, C', h, w) or pooled fea
                ConvNeXt): that block -> the last map. The rest (ViT, Swin, MaxViT, GoogLeNet,
                Inception): the last Linear becomes the identity -> pooled features (N, D').
                With C != 3 channels the first conv is rebuilt for C (its weights are random anyway).
-  timm         create_model(name, num_classes=0, in_chans=C), then forward_features: a CNN's map;
+  timm         create_model(name, num_classes=0, in_chans=C, img_size=H when the model takes it),
+               then forward_features: a CNN's map;
                for token outputs (ViTs) forward_head(pre_logits=True), the pooled features.
   factory      "package.module:function": called with in_channels, image_size and num_classes for
                each of those keywords it names, nothing else; its forward is the trunk as it is.
@@ -117,7 +118,7 @@ class TimmTrunk(nn.Module):
         return self.model.forward_head(z, pre_logits=True)  # (N, D)
 
 
-def timm_trunk(name: str, in_channels: int = 3) -> nn.Module:
+def timm_trunk(name: str, in_channels: int = 3, image_size: int = 224) -> nn.Module:
     try:
         import timm
     except ImportError:
@@ -125,7 +126,11 @@ def timm_trunk(name: str, in_channels: int = 3) -> nn.Module:
     if not timm.is_model(name):
         raise ValueError(f"--model=timm:{name}: timm has no model {name!r}; timm.list_models('*{name[:6]}*') "
                          "lists similar names")
-    return TimmTrunk(timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels))
+    kw = dict(pretrained=False, num_classes=0, in_chans=in_channels)
+    try:  # ViTs and Swins size their position embeddings / windows to img_size; CNNs take no such keyword
+        return TimmTrunk(timm.create_model(name, img_size=image_size, **kw))
+    except TypeError:
+        return TimmTrunk(timm.create_model(name, **kw))
 
 
 # --- a factory of your own ----------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def build_external(ref: str, num_classes: int, head: str = "D", image_size: int 
     if kind == "torchvision":
         trunk = torchvision_trunk(name, in_channels, image_size)
     elif kind == "timm":
-        trunk = timm_trunk(name, in_channels)
+        trunk = timm_trunk(name, in_channels, image_size)
     else:
         trunk = factory_trunk(ref, in_channels, image_size, num_classes)
     channels, spatial, vector = probe(trunk, ref, in_channels, image_size)
