@@ -61,6 +61,22 @@ PRESETS: dict[str, AugmentConfig] = {
 }
 
 
+NAMES = (*PRESETS, "auto")
+
+
+def auto_config(size: int) -> AugmentConfig:
+    """"auto", the default for data of your own: CIFAR's pad ratio (4 px at 32, H/8) and the
+    CIFAR-100 / Tiny ImageNet cutout ratio (a quarter of the side), flip on; any channel count."""
+    return AugmentConfig(pad=max(1, round(size / 8)), flip=True, cutout=max(1, round(size / 4)))
+
+
+def get(name: str, size: int) -> AugmentConfig:
+    """A PRESETS entry by name, or "auto" sized to images of side `size`."""
+    if name not in NAMES:
+        raise ValueError(f"--augment={name!r}: choose one of {', '.join(NAMES)}")
+    return auto_config(size) if name == "auto" else PRESETS[name]
+
+
 def normalize(x, mean, std):
     """uint8 (N, C, H, W) -> float32 (N, C, H, W), (x / 255 - mean) / std per channel."""
     # In place on a fresh float copy: on the CPU each new (N, C, H, W) buffer costs more than the math.

@@ -34,13 +34,14 @@ class ScaledConfig:
                                         "stage2_batch", "eval_every", "eval_batch", "micro_batches",
                                         "check_every", "checkpoint_every", "few_label_draws", "lr", "weak_lr", "stage2_lr", "finetune_lr")
     NON_NEGATIVE: typing.ClassVar[tuple] = ("train_subset", "eval_subset", "finetune_epochs", "wd", "weak_wd",
-                                            "momentum", "weak_momentum", "val_size", "threads")
+                                            "momentum", "weak_momentum", "val_size", "threads", "image_size")
     # --- what runs -------------------------------------------------------------------------------
     method: str = "foca"  # foca (stages 1-2, optional 3) | e2e (the same network trained jointly)
     dataset: str = "cifar10"  # a scaled.data name: cifar10, cifar100, tinyimagenet, cifar10-npz, *.npz
     seed: int = 0  # seeds every generator (data order, augmentation, weak classifiers, init)
     data_dir: str = ""  # data folder; "" -> $FOCA_DATA
     download: bool = False  # fetch CIFAR / Tiny ImageNet with torchvision when missing (needs internet)
+    image_size: int = 0  # imagefolder:PATH only: resize images to S x S (shorter side, centre crop); 0 keeps theirs
     # Held out of training for every choice (CIFAR: the last 5,000 images; Tiny ImageNet: the last
     # 10% of each class). 0 trains on every training image, as the authors did (the paper presets):
     # then nothing is chosen at all, and the per-epoch log records the test error for the curves.
@@ -49,12 +50,12 @@ class ScaledConfig:
     eval_subset: int = 0  # evaluate on the first N val/test images (0 = all): smoke runs
     out_dir: str = "runs/scaled"  # each run writes a folder below this
     # --- network -----------------------------------------------------------------------------------
-    model: str = "wrn-28-10"  # scaled.models.build_model name
+    model: str = "wrn-28-10"  # scaled.models.build_model name, or torchvision:NAME, timm:NAME, package.module:factory
     head: str = "D"  # Table 1 row: D = GAP -> 2-LP, the paper's "global features" head
     shakedrop: bool = False  # PyramidNet only
     wrn_block: str = "authors"  # stride on the 2nd conv, raw-input projection (FIDELITY); zagoruyko: WRN's own
     shakedrop_gate: str = "batch"  # one Bernoulli gate per mini-batch per block (authors); sample: per image
-    augment: str = "cifar10"  # a scaled.augment.PRESETS name (cutout 16 for CIFAR-10)
+    augment: str = "cifar10"  # a scaled.augment.PRESETS name (cutout 16 for CIFAR-10), or auto: sized to the images
     norm_stats: str = "padded"  # mean/std over the zero-padded training images, padding included (authors)
     crop_offsets: str = "0..2P-1"  # crop positions drawn; the authors never reach the last one
     erase_draw: str = "authors"  # random erasing: one try, uniform aspect (authors) or torchvision's

@@ -19,7 +19,10 @@ Names and where they are looked for under the data folder (--data_dir, else $FOC
                   cached as .npz under minifoca.data.cache_dir(). The labelled official val set is the
                   test split here (the official test labels are not public); classes in wnids.txt order.
     cifar10-npz   the shared CIFAR-10 arrays file only; any path ending in .npz: an arrays file with
-                  x_train (N, H, W, C) uint8, y_train, x_test, y_test (what cifar10/unpack.py writes)
+                  x_train, y_train, x_test, y_test (what cifar10/unpack.py writes); images uint8 of any
+                  channel count: (N, H, W) grayscale, (N, H, W, C) or (N, C, H, W), square
+    imagefolder:PATH  class sub-folders of image files (torchvision's ImageFolder layout, with train/
+                  and val/ or test/ when present), decoded once into the cache (scaled/imagefolder.py)
 
 `download=True` fetches CIFAR-10/100 with torchvision (and the Tiny ImageNet zip from its official
 address) into the data folder when nothing is found there. The official CIFAR pickles are read
@@ -46,7 +49,7 @@ import torch
 
 from minifoca.data import DataError, cache_dir, cifar10_arrays, data_root
 
-NAMES = ("cifar10", "cifar100", "tinyimagenet", "digits", "cifar10-npz", "<path>.npz")
+NAMES = ("cifar10", "cifar100", "tinyimagenet", "digits", "cifar10-npz", "<path>.npz", "imagefolder:<path>")
 TIN_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 
 
@@ -68,7 +71,8 @@ class Splits:
     def describe(self) -> str:
         n_val = 0 if self.x_val is None else len(self.x_val)
         return (f"{self.name}: {len(self.x_train):,} train / {n_val:,} val / {len(self.x_test):,} test, "
-                f"{self.num_classes} classes, {self.image_size}x{self.image_size}, on {self.x_train.device}; "
+                f"{self.num_classes} classes, {self.image_size}x{self.image_size}"
+                + (f", {self.x_train.shape[1]} channel{'s' * (self.x_train.shape[1] > 1)}" if self.x_train.shape[1] != 3 else "") + f", on {self.x_train.device}; "
                 f"{self.protocol}")
 
 
@@ -101,13 +105,24 @@ def _read_npz(path: Path) -> tuple:
     if missing:
         raise DataError(f"{path}: no {', '.join(sorted(missing))}; an arrays file needs x_train, "
                         "y_train, x_test, y_test")
-    xs = []
-    for k in ("x_train", "x_test"):
-        x = z[k]
-        if x.ndim != 4 or x.dtype != np.uint8:
-            raise DataError(f"{path}: {k} is {x.dtype} {x.shape}; expected uint8 (N, H, W, C) or (N, C, H, W)")
-        xs.append(x if x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3) else x.transpose(0, 3, 1, 2))
+    xs = [channels_first(z[k], f"{path}: {k}") for k in ("x_train", "x_test")]
+    if xs[0].shape[1:] != xs[1].shape[1:]:
+        raise DataError(f"{path}: x_train images are {xs[0].shape[1:]} but x_test's {xs[1].shape[1:]} (C, H, W)")
     return xs[0], z["y_train"].astype(np.int64), xs[1], z["y_test"].astype(np.int64)
+
+
+def channels_first(x: np.ndarray, what: str) -> np.ndarray:
+    """uint8 images of any channel count -> (N, C, H, W): (N, H, W) is grayscale (C = 1); a 4-D
+    array is (N, H, W, C) when its axes 1 and 2 are the square side, else (N, C, H, W)."""
+    if x.dtype != np.uint8 or x.ndim not in (3, 4):
+        raise DataError(f"{what} is {x.dtype} {x.shape}; expected uint8 (N, H, W), (N, H, W, C) or (N, C, H, W)")
+    if x.ndim == 3:
+        x = x[:, None]  # (N, 1, H, W)
+    elif x.shape[1] == x.shape[2] and x.shape[3] != x.shape[2]:
+        x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    if x.shape[2] != x.shape[3]:
+        raise DataError(f"{what} is {x.shape}: images must be square (H = W); crop or resize them")
+    return x
 
 
 def _read_digits() -> tuple:
@@ -232,9 +247,14 @@ def _val_indices(y: np.ndarray, val_size: int, per_class: bool) -> np.ndarray:
 
 
 def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", download: bool = False,
-                 val_size: int | None = None) -> Splits:
-    """Load `name` (see the module docstring) onto `device`; raises DataError on a missing dataset."""
-    if name.endswith(".npz"):
+                 val_size: int | None = None, image_size: int = 0) -> Splits:
+    """Load `name` (see the module docstring) onto `device`; raises DataError on a missing dataset.
+    image_size: imagefolder only, the side every image is resized to (0: keep their common size)."""
+    if name.startswith("imagefolder:"):
+        from .imagefolder import read_imagefolder
+
+        arrays, k, test = read_imagefolder(name.partition(":")[2], image_size)
+    elif name.endswith(".npz"):
         path = Path(name)
         if not path.is_file():
             raise DataError(f"arrays file {path} does not exist")
@@ -267,7 +287,7 @@ def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", 
             raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
     x_tr, y_tr, x_te, y_te = arrays
     k = k or int(max(y_tr.max(), y_te.max())) + 1
-    per_class = name == "tinyimagenet"
+    per_class = name == "tinyimagenet" or name.startswith("imagefolder:")  # images ordered by class
     protocol = f"val: none (trained on all {len(y_tr):,} training images); {test}"
     x_va = y_va = None
     if val:

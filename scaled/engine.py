@@ -34,7 +34,7 @@ from minifoca.foca import NonFiniteLoss
 from minifoca.metrics import feature_stats
 
 from . import dist, interrupt
-from .augment import PRESETS as AUGMENT, apply_params, draw_params, normalize
+from .augment import apply_params, draw_params, get as augment_config, normalize
 from .data import channel_stats, load_dataset
 from .few_labels import few_label_error, label_sets
 from .models import build_model
@@ -89,7 +89,8 @@ class Run:
         self._load_data()
         torch.manual_seed(cfg.seed)  # the network's initial weights
         self.net = build_model(cfg.model, self.num_classes, cfg.head, self.data.image_size, cfg.shakedrop,
-                               wrn_block=cfg.wrn_block, shakedrop_gate=cfg.shakedrop_gate)
+                               wrn_block=cfg.wrn_block, shakedrop_gate=cfg.shakedrop_gate,
+                               in_channels=self.data.x_train.shape[1])  # probes the data's shape: ValueError
         if self.world > 1 and cuda and cfg.sync_bn:  # (gloo on CPU has no SyncBatchNorm: BN per rank)
             self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         self.net.to(self.device, self.dtype, memory_format=self.memory_format)
@@ -109,10 +110,9 @@ class Run:
     def _load_data(self):
         cfg = self.cfg
         d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device=self.device,
-                         download=cfg.download, val_size=cfg.val_size or None)
-        if cfg.augment not in AUGMENT:
-            raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
-        self.aug = dataclasses.replace(AUGMENT[cfg.augment], crop_offsets=cfg.crop_offsets, erase_draw=cfg.erase_draw)
+                         download=cfg.download, val_size=cfg.val_size or None, image_size=cfg.image_size)
+        self.aug = dataclasses.replace(augment_config(cfg.augment, d.image_size), crop_offsets=cfg.crop_offsets,
+                                       erase_draw=cfg.erase_draw)
         if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/FOCA.md)
             d.mean, d.std = channel_stats(d.x_train, pad=self.aug.pad, unbiased=True)
         if cfg.train_subset:

@@ -1,6 +1,7 @@
 """FOCA in PyTorch with minifoca's names and semantics (minifoca/foca.py is the specification).
 
-Step-level pieces, then one function per stage. A stage function receives the engine's Run
+Step-level pieces, FocaLoss (the objective of stage 1 as one object: the engine's and yours,
+docs/api.md), then one function per stage. A stage function receives the engine's Run
 (scaled/engine.py: data batches, generators, checkpoints, logging, DDP) and reads like
 minifoca's loop; tests/test_crosscheck*.py hold the two layers to the same numbers.
 
@@ -13,6 +14,8 @@ minifoca's loop; tests/test_crosscheck*.py hold the two layers to the same numbe
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, fields
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,11 +31,16 @@ def _up(z):
     return z.float() if z.dtype in (torch.bfloat16, torch.float16) else z
 
 
+def features_of(net, x):
+    """F_phi(x) with gradient: net.compute_features (a FeatureNet), else net(x) for any module mapping images to (N, D)."""
+    return net.compute_features(x) if hasattr(net, "compute_features") else net(x)  # (N, D)
+
+
 def compute_features(net, x):
     """ComputeFeature(x, phi): F_phi(x) without gradient; BN in whatever mode net is (train mode:
     batch statistics, as the weak classifier's features are computed in the authors' code)."""
     with torch.no_grad():
-        return net.compute_features(x)  # (N, D)
+        return features_of(net, x)  # (N, D)
 
 
 def init_classifier(n_features: int, n_classes: int, std: float, gen, device, dtype=torch.float32) -> dict:
@@ -74,6 +82,74 @@ def weak_classifier(f, t, n_classes: int, cfg, gen) -> dict:
     return compute_classifier(f, t, n_classes, cfg, gen)
 
 
+def weak_loss(f, t, theta: dict):
+    """L(x, t, phi, theta): mean cross-entropy of the fixed classifier theta on features f (N, D), in fp32/fp64."""
+    return F.cross_entropy(F.linear(_up(f), theta["W"], theta["b"]), t)
+
+
+@dataclass
+class FocaLoss:
+    """Stage 1's objective in one object: the weak-classifier settings (ScaledConfig's field names,
+    so compute_classifier reads them from here), the current weak classifier theta and the count
+    of calls. Every `refresh` calls (R; 1 = Algorithm 1 as printed) it draws a new theta:
+    compute_classifier on the features of n_c images, from the weak batch handed in or `sampler`.
+
+        foca = FocaLoss(num_classes=10, generator=torch.Generator().manual_seed(0), sampler=my_sampler)
+        loss = foca(net, x, t)   # (N, C, H, W), (N,) -> scalar; backward() reaches phi only
+    The engine's stage 1 (train_foca) runs on this same object (next_classifier, then foca_step)."""
+
+    num_classes: int  # K
+    n_c: int = 100  # images per weak classifier (~10 per class)
+    refresh: int = 32  # R: a new weak classifier every R calls (the authors' 32)
+    weak_steps: int = 64  # full-batch SGD steps on the fixed features
+    weak_lr: float = 0.03
+    weak_momentum: float = 0.9  # Nesterov
+    weak_wd: float = 1e-2  # on W and b
+    weak_init_std: float = 0.1  # W ~ N(0, std^2), b = 0
+    generator: torch.Generator | None = None  # the inits' draws, on the features' device (None: torch's global)
+    sampler: Callable[[int], tuple] | None = None  # n_c -> (x_c (n_c, C, H, W), t_c (n_c,)), when no weak batch is handed in
+    weak_graph: bool = True  # CUDA: the steps replayed as one CUDA graph (weak_graph.py), same numbers
+    theta: dict | None = None  # the current weak classifier {"W": (K, D), "b": (K,)}
+    calls: int = 0  # calls so far; a refresh is due when calls % refresh == 0
+    fresh: bool = False  # whether the last call drew a new theta (the engine broadcasts it then)
+
+    @classmethod
+    def from_config(cls, cfg, num_classes: int, **kw) -> "FocaLoss":
+        """The settings from a ScaledConfig (or minifoca Config): every field both have."""
+        names = {f.name for f in fields(cls)} - {"num_classes", "theta", "calls", "fresh"}
+        return cls(num_classes, **{n: getattr(cfg, n) for n in names if hasattr(cfg, n)}, **kw)
+
+    @property
+    def due(self) -> bool:
+        """True when the next call draws a new weak classifier (hand it a weak batch then)."""
+        return self.theta is None or self.calls % self.refresh == 0
+
+    def next_classifier(self, net, weak: tuple | None = None, autocast=contextlib.nullcontext) -> dict:
+        """The weak classifier for this call, counting it: a new one when due, from weak = (x_c, t_c)
+        or sampler(n_c), on features computed without gradient with BN as net is (train mode)."""
+        self.fresh = self.due
+        if self.fresh:
+            if weak is None and self.sampler is None:
+                raise ValueError("FocaLoss: a weak classifier is due; pass weak=(x_c, t_c) or give it a sampler")
+            x_c, t_c = weak if weak is not None else self.sampler(self.n_c)  # [x, t] <- SampleMinibatch(d, n_c)
+            with autocast():
+                f_c = compute_features(net, x_c)  # f <- ComputeFeature(x, phi)
+            self.theta = weak_classifier(_up(f_c), t_c, self.num_classes, self, self.generator)  # ComputeClassifier
+        self.calls += 1
+        return self.theta
+
+    def __call__(self, net, x, t, weak: tuple | None = None):
+        """The FOCA loss of batch (x (N, C, H, W), t (N,)) against this call's weak classifier."""
+        theta = self.next_classifier(net, weak)
+        return weak_loss(features_of(net, x), t, theta)
+
+    def state_dict(self) -> dict:
+        return {"theta": self.theta, "calls": self.calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.theta, self.calls = state["theta"], state["calls"]
+
+
 def _accumulate(module, batches, loss_fn, opt, autocast=contextlib.nullcontext):
     """One optimiser step over this rank's micro-batches; DDP syncs gradients on the last only.
     The module runs under autocast; the loss (and FOCA's fixed classifier) in fp32 or fp64."""
@@ -94,8 +170,7 @@ def _accumulate(module, batches, loss_fn, opt, autocast=contextlib.nullcontext):
 def foca_step(phi, theta: dict, batches, opt, autocast=contextlib.nullcontext):
     """phi <- phi - eta dL_dphi(x, t, phi, theta). phi: the feature module (maybe DDP-wrapped);
     theta: plain tensors with no grad, so nothing flows back into ComputeClassifier."""
-    return _accumulate(phi, batches, lambda f, t: F.cross_entropy(F.linear(f, theta["W"], theta["b"]), t),
-                       opt, autocast)
+    return _accumulate(phi, batches, lambda f, t: weak_loss(f, t, theta), opt, autocast)
 
 
 def e2e_step(model, batches, opt, autocast=contextlib.nullcontext):
@@ -109,15 +184,13 @@ def train_foca(run) -> None:
     current weak classifier, as the authors' code reports it (the log says so)."""
     cfg, net = run.cfg, run.net
     opt, phi = run.optimizer(1), run.module("phi")
+    foca = FocaLoss.from_config(cfg, run.num_classes, generator=run.gens["weak"], sampler=run.sample_weak_batch,
+                                theta=run.theta, calls=run.step)  # as the checkpoint left them
     for epoch in run.epochs(1, cfg.epochs):
         run.set_lr(opt, lr_at(epoch, cfg.lr, cfg.schedule, cfg.epochs, cfg.milestones, cfg.lr_gamma))
         for batches in run.batches(cfg.n_f):  # [x, t] <- SampleMinibatch(d, n_f), epoch-wise shuffle
-            if run.step % cfg.refresh == 0:  # every R steps; R = 1 is Algorithm 1 as printed
-                x_c, t_c = run.sample_weak_batch(cfg.n_c)  # [x, t] <- SampleMinibatch(d, n_c)
-                with run.autocast():
-                    f_c = compute_features(net, x_c)  # f <- ComputeFeature(x, phi)
-                run.theta = weak_classifier(_up(f_c), t_c, run.num_classes, cfg,
-                                            run.gens["weak"])  # theta <- ComputeClassifier(f, t)
+            run.theta = foca.next_classifier(net, autocast=run.autocast)  # every R steps a new one
+            if foca.fresh:
                 dist.broadcast_(run.theta["W"], run.theta["b"])  # one classifier on every rank
             run.track(foca_step(phi, run.theta, batches, opt, run.autocast))  # phi <- phi - eta dL_dphi
         run.end_epoch(1, epoch, cfg.epochs, run.theta, by="weak classifier")

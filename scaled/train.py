@@ -33,12 +33,13 @@ from minifoca.foca import NonFiniteLoss
 from minifoca.runlog import RunDir, RunDirError, default_name
 
 from . import dist, foca, init_from, interrupt
-from .augment import PRESETS as AUGMENT
+from .augment import NAMES as AUGMENT
 from .config import ScaledConfig, fidelity
 from .data import NAMES, load_dataset
 from .engine import CHECKPOINT, Run
+from .models import build_model, is_external
+from .models.external import check_ref
 from .progress import Progress
-from .models import build_model
 from .presets import PRESETS, get
 
 
@@ -104,7 +105,7 @@ def parse(argv):
 def check_options(cfg) -> None:
     """What can be checked without the data, checked before the data is looked for, so that a wrong
     option is named as such and not hidden behind a missing data folder. ValueError: one line."""
-    if cfg.dataset not in NAMES and not cfg.dataset.endswith(".npz"):
+    if cfg.dataset not in NAMES and not cfg.dataset.endswith(".npz") and not cfg.dataset.startswith("imagefolder:"):
         raise ValueError(f"--dataset={cfg.dataset!r}: choose one of {', '.join(NAMES)}")
     if cfg.augment not in AUGMENT:
         raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
@@ -112,26 +113,31 @@ def check_options(cfg) -> None:
         raise ValueError(f"--train_subset={cfg.train_subset}: {cfg.train_subset} training images are fewer than "
                          f"one batch (n_f={cfg.n_f}, stage2_batch={cfg.stage2_batch}); raise train_subset or "
                          "lower the batch")
-    meta_net(cfg)  # ValueError: unknown network
+    if is_external(cfg.model):
+        check_ref(cfg.model)  # the name and the import; the shapes are probed once the data is loaded
+    else:
+        meta_net(cfg)  # ValueError: unknown network
 
 
-def meta_net(cfg, size: int | None = None, k: int | None = None):
-    """cfg's network on the meta device: shapes only, no memory, no init time."""
+def meta_net(cfg, size: int | None = None, k: int | None = None, channels: int = 3):
+    """cfg's network on the meta device: shapes only, no memory, no init time (networks from
+    elsewhere on the CPU: some need real tensors while they are built)."""
     size = size or (64 if cfg.dataset == "tinyimagenet" else 32)
     k = k or {"cifar100": 100, "tinyimagenet": 200}.get(cfg.dataset, 10)
-    with torch.device("meta"):
+    with torch.device("cpu" if is_external(cfg.model) else "meta"):
         return build_model(cfg.model, k, cfg.head, size, cfg.shakedrop, wrn_block=cfg.wrn_block,
-                           shakedrop_gate=cfg.shakedrop_gate)
+                           shakedrop_gate=cfg.shakedrop_gate, in_channels=channels)
 
 
 def dry_run(cfg, opts) -> str:
     """What a run of cfg would be, without training: every field, the fidelity, the data, the network."""
     try:
-        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device="cpu", val_size=cfg.val_size or None)
-        data, size, k = d.describe(), d.image_size, d.num_classes
+        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device="cpu", val_size=cfg.val_size or None,
+                         image_size=cfg.image_size)
+        data, size, k, c = d.describe(), d.image_size, d.num_classes, d.x_train.shape[1]
     except DataError as e:
-        data, size, k = f"not loaded ({e})", None, None
-    net = meta_net(cfg, size, k)
+        data, size, k, c = f"not loaded ({e})", None, None, 3
+    net = meta_net(cfg, size, k, c)
     n_param = sum(p.numel() for p in net.parameters())
     about = PRESETS[opts["preset"]][1] if opts["preset"] in PRESETS else "(no preset)"
     lines = [f"scaled.train --dry-run: preset {opts['preset'] or '-'}: {about}; nothing trains",

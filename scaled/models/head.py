@@ -37,12 +37,17 @@ def _linear_init(layer: nn.Linear, std: float = 0.1):
 class FeatureHead(nn.Module):
     """One of Table 1's heads on a trunk output with `channels` channels and `spatial` = h*w."""
 
-    def __init__(self, variant: str, channels: int, spatial: int, hidden: int = 128, layers: int = 2):
+    def __init__(self, variant: str, channels: int, spatial: int, hidden: int = 128, layers: int = 2,
+                 vector: bool = False):
         super().__init__()
         if variant not in HEADS:
             raise ValueError(f"head={variant!r}: choose one of {', '.join(HEADS)} (Table 1's rows)")
+        if vector and variant in ("A", "B"):
+            raise ValueError(f"head {variant} flattens the last feature map, but this network returns pooled "
+                             f"features (N, {channels}): use --head=C or --head=D")
         self.variant = variant
-        self.bn = nn.BatchNorm2d(channels) if variant != "A" else nn.Identity()
+        bn = nn.BatchNorm1d if vector else nn.BatchNorm2d
+        self.bn = bn(channels) if variant != "A" else nn.Identity()
         mlp, d = [], channels
         if variant == "D":
             for _ in range(layers):  # no Linear bias: BN1d's beta makes it redundant
@@ -53,8 +58,10 @@ class FeatureHead(nn.Module):
         self.mlp = nn.Sequential(*mlp)
         self.out_dim = {"A": channels * spatial, "B": channels * spatial, "C": channels, "D": hidden}[variant]
 
-    def forward(self, z):  # z (N, C, h, w), the trunk's last feature map
-        z = torch.relu(self.bn(z))  # (N, C, h, w)
+    def forward(self, z):  # z (N, C, h, w), the trunk's last feature map, or (N, C) pooled features
+        z = torch.relu(self.bn(z))  # (N, C, h, w) or (N, C)
+        if z.dim() == 2:  # already pooled (heads C and D only)
+            return self.mlp(z)  # (N, C) -> (N, D)
         if self.variant in ("A", "B"):
             return z.flatten(1)  # (N, C*h*w)
         return self.mlp(z.mean(dim=(2, 3)))  # (N, C) -> (N, D)
@@ -75,7 +82,7 @@ class FeatureNet(nn.Module):
         self.classifier = nn.Linear(head.out_dim, num_classes)
         _linear_init(self.classifier)  # W ~ N(0, 0.1^2), b = 0: the weak classifier's init too
 
-    def compute_features(self, x):  # x (N, 3, H, W) normalised
+    def compute_features(self, x):  # x (N, C, H, W) normalised
         return self.head(self.trunk(x))  # (N, D)
 
     def forward(self, x):

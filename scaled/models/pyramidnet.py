@@ -50,16 +50,16 @@ class Bottleneck(nn.Module):
 
 
 class PyramidNet(nn.Module):
-    """x (N, 3, H, W) -> last feature map (N, 4 * (16 + alpha), H/4, W/4), not yet BN-ReLU'd."""
+    """x (N, C, H, W) -> last feature map (N, 4 * (16 + alpha), H/4, W/4), not yet BN-ReLU'd (C = in_channels)."""
 
     def __init__(self, depth: int, alpha: float, shakedrop: bool = False, p_last: float = 0.5,
-                 gate: str = "batch"):
+                 gate: str = "batch", in_channels: int = 3):
         super().__init__()
         if depth < 11 or (depth - 2) % 9:
             raise ValueError(f"bottleneck PyramidNet depth {depth}: must be 9n + 2 with n >= 1 (11, 20, ..., 272)")
         n = (depth - 2) // 9
         num_blocks = 3 * n
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16))
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16))
         blocks, c, w = [], 16, 16.0
         for l in range(1, num_blocks + 1):
             w += alpha / num_blocks  # additive widening: the width grows by alpha over the whole net
@@ -71,5 +71,5 @@ class PyramidNet(nn.Module):
         self.out_channels = c
         init_conv_bn(self)
 
-    def forward(self, x):  # x (N, 3, H, W)
+    def forward(self, x):  # x (N, C, H, W)
         return self.blocks(self.stem(x))  # (N, 4 * (16 + alpha), H/4, W/4)

@@ -62,9 +62,9 @@ class PreActBlock(nn.Module):
 
 
 class WideResNet(nn.Module):
-    """x (N, 3, H, W) -> last feature map (N, 64k, H/4, W/4), not yet BN-ReLU'd."""
+    """x (N, C, H, W) -> last feature map (N, 64k, H/4, W/4), not yet BN-ReLU'd (C = in_channels, 3 for RGB)."""
 
-    def __init__(self, depth: int, width: int, block: str = "authors"):
+    def __init__(self, depth: int, width: int, block: str = "authors", in_channels: int = 3):
         super().__init__()
         if depth < 10 or (depth - 4) % 6:
             raise ValueError(f"WRN depth {depth}: must be 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...)")
@@ -72,7 +72,7 @@ class WideResNet(nn.Module):
             raise ValueError(f"WRN width factor {width}: must be >= 1")
         n = (depth - 4) // 6
         widths = [16, 16 * width, 32 * width, 64 * width]
-        self.conv = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.conv = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
         blocks, c = [], widths[0]
         for stage, c_out in enumerate(widths[1:]):
             for i in range(n):
@@ -82,5 +82,5 @@ class WideResNet(nn.Module):
         self.out_channels = c
         init_conv_bn(self)
 
-    def forward(self, x):  # x (N, 3, H, W)
+    def forward(self, x):  # x (N, C, H, W)
         return self.blocks(self.conv(x))  # (N, 64k, H/4, W/4)
