@@ -17,7 +17,7 @@ LIGHT := $(VENV)/.stamp-light
 FULL := $(VENV)/.stamp-full
 endif
 
-.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data crosscheck crosscheck-authors bench-authors mutate digits-claims clean
+.PHONY: help setup setup-light toy test test-slow bench bench-mini bench-data crosscheck crosscheck-authors bench-authors mutate digits-claims cifar10-budget cifar10-cpu cifar10-cpu-sweep clean
 
 help:
 	@echo "make toy         teaching demos -> figures/ (light deps only, ~1-2 min on 2 CPU cores)"
@@ -34,6 +34,8 @@ help:
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make cifar10 ...  the paper's results on a GPU: make help-reproduce lists them; make report"
 	@echo "make cifar10-budget  FOCA vs E2E on real CIFAR-10 in MINUTES (default 10) on your GPU (scripts/budget.py)"
+	@echo "make cifar10-cpu  the same on the CPU in MINUTES (default 60): claims, table, figures -> results/cpu-<date>/"
+	@echo "make cifar10-cpu-sweep  the CPU study's network and learning rates, chosen on val (~10 min)"
 	@echo "Any target: PY=python3 to use an existing Python instead of .venv"
 
 setup-light: $(LIGHT)
@@ -91,6 +93,17 @@ digits-claims: $(LIGHT)
 MINUTES ?= 10
 cifar10-budget: $(FULL)
 	$(PY) -m scripts.budget --minutes $(MINUTES) $(ARGS)
+
+# The laptop study: FOCA vs E2E (and head C, and fine-tuning) on real CIFAR-10 on the CPU in MINUTES
+# (default 60), the same code as cifar10-budget (scripts/budget.py --cpu): study.json, table.md and
+# figures in results/cpu-<date>/, run folders in runs/cpu-study/. A rerun with the same date skips
+# finished runs and resumes killed ones. cifar10-cpu-sweep: how its network and rates were chosen.
+CPU_MINUTES = $(if $(filter command line environment,$(origin MINUTES)),$(MINUTES),60)
+cifar10-cpu: $(FULL)
+	$(PY) -m scripts.budget --cpu --minutes $(CPU_MINUTES) $(ARGS)
+
+cifar10-cpu-sweep: $(FULL)
+	$(PY) -m scripts.cpu_sweep $(ARGS)
 
 include mk/reproduce.mk
 

@@ -32,9 +32,9 @@ class ScaledConfig:
     # Checked by minifoca.config.apply_overrides: >= 1, and >= 0.
     POSITIVE: typing.ClassVar[tuple] = ("epochs", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",
                                         "stage2_batch", "eval_every", "eval_batch", "micro_batches",
-                                        "check_every", "checkpoint_every", "lr", "weak_lr", "stage2_lr", "finetune_lr")
+                                        "check_every", "checkpoint_every", "few_label_draws", "lr", "weak_lr", "stage2_lr", "finetune_lr")
     NON_NEGATIVE: typing.ClassVar[tuple] = ("train_subset", "eval_subset", "finetune_epochs", "wd", "weak_wd",
-                                            "momentum", "weak_momentum", "val_size", "image_size")
+                                            "momentum", "weak_momentum", "val_size", "threads", "image_size")
     # --- what runs -------------------------------------------------------------------------------
     method: str = "foca"  # foca (stages 1-2, optional 3) | e2e (the same network trained jointly)
     dataset: str = "cifar10"  # a scaled.data name: cifar10, cifar100, tinyimagenet, cifar10-npz, *.npz
@@ -89,8 +89,13 @@ class ScaledConfig:
     # --- evaluation --------------------------------------------------------------------------------
     eval_every: int = 10  # val (no val split: test, logged only) error every this many epochs, and at each stage end
     eval_batch: int = 1000  # images per evaluation forward pass: a memory setting, not part of the recipe
+    # The few-label probe at the end (scaled/few_labels.py, minifoca's few_label_error): k labelled
+    # training images per class on frozen features, for each k; few_label_error is the first k's.
+    few_labels: tuple[int, ...] = (1, 5, 10)
+    few_label_draws: int = 10  # random labelled sets averaged per k (minifoca's default)
     # --- runtime -----------------------------------------------------------------------------------
     device: str = "cuda"  # cuda | cpu | cuda:N; cpu only for smoke runs and tests
+    threads: int = 0  # CPU threads for torch (0: torch's default); 1 when processes share the cores
     precision: str = "bf16"  # bf16 autocast (GPU), fp32, or fp64 (CPU parity tests)
     channels_last: bool = True  # memory format for convolutions on GPU (ignored on CPU)
     compile: bool = False  # torch.compile the network (pays off on long runs)

@@ -33,6 +33,7 @@ from minifoca.metrics import feature_stats
 from . import dist
 from .augment import apply_params, draw_params, get as augment_config, normalize
 from .data import channel_stats, load_dataset
+from .few_labels import few_label_error, label_sets
 from .models import build_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -71,6 +72,8 @@ class Run:
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("no CUDA GPU on this machine: the paper presets need one; "
                                "--device=cpu runs only the smoke presets in reasonable time")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.rank, self.world, self.device = dist.init(cfg.device)
         if cfg.n_f % (self.world * cfg.micro_batches) or cfg.stage2_batch % (self.world * cfg.micro_batches):
             raise ValueError(f"n_f={cfg.n_f} and stage2_batch={cfg.stage2_batch} must divide into "
@@ -314,6 +317,11 @@ class Run:
     def features(self, split: str):
         """Eval-mode features of a whole split, (N, D) float32, and its labels."""
         x, y = getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}")
+        return self.features_of(x), y
+
+    @torch.no_grad()
+    def features_of(self, x):
+        """Eval-mode features (N, D) of stored images x (N, C, H, W), normalised as for evaluation."""
         self.net.eval()
         out = []
         for i in range(0, len(x), self.cfg.eval_batch):
@@ -321,7 +329,7 @@ class Run:
                 xb = self._prepare(normalize(x[i:i + self.cfg.eval_batch], self.data.mean, self.data.std))
                 out.append(self.net.compute_features(xb).to(self.dtype))
         self.net.train()
-        return torch.cat(out), y
+        return torch.cat(out)
 
     def evaluate(self, classifier, split: str) -> float:
         """Error of `classifier` (an nn.Linear or a {"W", "b"} weak classifier) on `split`."""
@@ -332,6 +340,30 @@ class Run:
             logits = classifier(f) if isinstance(classifier, nn.Module) else f @ classifier["W"].T + classifier["b"]
         return int((logits.argmax(1) != y).sum()) / len(y)  # exact: wrong / all
 
+    def few_label_probe(self, f_test, y_test) -> dict:
+        """scaled/few_labels.py on the finished network: k labelled training images per class for each
+        k in cfg.few_labels -> {"few_label_error": error at the first k, "few_label_errors": {k: error}}.
+        Its own generators (seeded from the seed), so no training stream moves and a resume repeats it."""
+        cfg, y_train = self.cfg, self.data.y_train
+        if not cfg.few_labels:
+            return {}
+        pick = torch.Generator().manual_seed(cfg.seed * 1000 + 90)
+        init = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 91)
+        errs = {}
+        fewest = int(torch.bincount(y_train.cpu(), minlength=self.num_classes).min())
+        for k in cfg.few_labels:
+            if k > fewest:  # a small subset: not measured, rather than a crash after training
+                errs[str(k)] = None
+                continue
+            sets = label_sets(y_train, self.num_classes, k, cfg.few_label_draws, pick)  # draws x (K * k,)
+            used = torch.unique(torch.cat(sets))  # only these training images need features
+            where = torch.empty(len(y_train), dtype=torch.long)
+            where[used] = torch.arange(len(used))
+            f_used = self.features_of(self.data.x_train[used.to(y_train.device)])  # (U, D)
+            errs[str(k)] = few_label_error(f_used, y_train[used.to(y_train.device)], f_test, y_test,
+                                           self.num_classes, cfg, [where[s] for s in sets], init)
+        return {"few_label_error": errs[str(cfg.few_labels[0])], "few_label_errors": errs}
+
     def report(self, prefix: str = "") -> dict:
         """Final-epoch errors of net.classifier (never selected on test), and test-feature statistics.
         val_error is None when the run has no validation split (val_size=0, the authors' protocol)."""
@@ -340,6 +372,7 @@ class Run:
         if not prefix:
             f, y = self.features("test")
             out.update(feature_stats(f.double().cpu().numpy(), y.cpu().numpy()))
+            out.update(self.few_label_probe(f, y))
             if self.rank == 0 and self.rundir is not None:
                 np.savez(Path(self.rundir.path) / "features_test.npz", f=f.half().cpu().numpy(), t=y.cpu().numpy())
         return out

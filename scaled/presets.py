@@ -69,6 +69,18 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
                     "budget FOCA (WRN-16-4; epochs sized to the card by scripts/budget.py)"),
     "budget-e2e": (replace(BASE, **{**_E2E, "epochs": 10, "model": "wrn-16-4", "eval_every": 5, "val_size": 5000}),
                    "budget E2E (same network and epochs as budget-foca)"),
+    # The laptop study (make cifar10-cpu: scripts/budget.py --cpu), 2 CPU cores: a small WRN with the
+    # paper's head, augmentation and authors' pipeline; both methods on ONE schedule shape (cosine to 0:
+    # ours, since the recipes' step milestones assume hundreds of epochs) and each its own learning rate,
+    # chosen on val by `python -m scripts.budget --cpu --sweep` (results/cpu-2026-12-02/sweep.json).
+    # Stage 2: 2 epochs (ours: the authors' 5 would cost a third of a FOCA run here). `epochs` is sized
+    # by the probe; few-label probe at 1/5/10 labels per class.
+    "cpu-foca": (replace(BASE, model="wrn-16-1", epochs=10, eval_every=2, val_size=5000, schedule="cosine",
+                         lr=0.03, stage2_epochs=2, device="cpu", precision="fp32", channels_last=False),
+                 "CPU study FOCA (make cifar10-cpu; epochs sized by scripts/budget.py --cpu)"),
+    "cpu-e2e": (replace(BASE, **{**_E2E, "model": "wrn-16-1", "epochs": 10, "eval_every": 2, "val_size": 5000,
+                                 "schedule": "cosine", "lr": 0.05, "device": "cpu", "precision": "fp32",
+                                 "channels_last": False}), "CPU study E2E (same network, head, data, epochs)"),
     # Smoke: a few seconds on 2 CPU cores; 1,000 real training images, 500 val/test images; the
     # authors' pipeline with a validation split, so the smoke run exercises the val path too.
     "smoke": (replace(BASE, model="wrn-10-1", train_subset=1000, eval_subset=500, epochs=2, n_f=64,

@@ -1,26 +1,33 @@
-"""FOCA vs E2E on real CIFAR-10 in the minutes you have on one GPU (`make cifar10-budget`; also run 2
-of the GPU plan, scripts/README.md, through scripts/gpu_budget.sh).
+"""FOCA vs E2E on real CIFAR-10 in the minutes you have: one GPU (`make cifar10-budget`; also the GPU
+plan's budget run, scripts/README.md), or the CPU study on a laptop (`make cifar10-cpu`, --cpu).
 
     make cifar10-budget                                # MINUTES=10, data from $FOCA_DATA
     make cifar10-budget MINUTES=30 ARGS="--data-dir ~/data --download=true"
+    make cifar10-cpu                                   # MINUTES=60 on the CPU -> results/cpu-<date>/
     python -m scripts.budget --minutes 10 [--data-dir DIR | --dataset FILE.npz] [--out DIR] [--seeds 2]
-    python -m scripts.budget --tiny --out /tmp/b       # this code on the CPU: tiny WRN, synthetic images
+    python -m scripts.budget --tiny --out /tmp/b       # this code on the CPU, tiny WRN: ~2-4 min on 2 cores
 
-Runs the budget presets (scaled/presets.py: WRN-16-4 with the paper's global-features head, cutout
+GPU: the budget presets (scaled/presets.py: WRN-16-4 with the paper's global-features head, cutout
 16; FOCA's recipe and the E2E cutout recipe, their schedules compressed to the same epochs), --seeds
-seeds each, as scaled.train runs one after another, in pairs (FOCA s0, E2E s0, FOCA s1, ...), with a
-few epochs of E2E fine-tuning after FOCA seed 0 when they cost under a tenth of the time.
+seeds each, one run at a time (FOCA s0, E2E s0, FOCA s1, ...), with a few epochs of E2E fine-tuning
+after FOCA seed 0 when they cost under a tenth of the time.
+CPU (--cpu): the cpu-* presets (the small WRN and learning rates chosen on val by scripts/cpu_sweep.py,
+one cosine schedule shape for both methods), plus FOCA with Table 1's head C, stage 3 after every
+FOCA seed, --jobs (2) single-thread runs at once; writes study.json, table.md (the verdict on each of
+the paper's claims: scripts/study_report.py) and features_pca.png / finetune.png to results/cpu-<date>/.
+A rerun with the same --out keeps the sizing, skips finished runs and resumes killed ones.
 Data: cifar-10-batches-py/ in the data folder (official test set), the shared copy (test1k), or
 --download=true (torchvision); --dataset takes an arrays .npz, --parts the staged shared parts (the
-GPU box). Validation: the last 5,000 training images. Nothing is selected on test.
-Epochs: a probe trains each method for 2 short epochs (FOCA also 1 stage-2 epoch) on this card and
+GPU box). --tiny uses the real CIFAR-10 copy when the data folder has one, random images otherwise.
+Validation: the last 5,000 training images. Nothing is selected on test.
+Epochs: a probe trains each method for 2 short epochs (FOCA also 1 stage-2 epoch), --jobs at once, and
 measures training images/s, evaluation, checkpoint and start-up seconds; the epochs are the most with
-which every run fits --minutes (the whole command, probe included) less a --margin. Each run gets the
-time left as its timeout; a run predicted not to finish in it is skipped and listed.
-Leaves in --out: budget.json (rewritten after the probe and after every run, so a kill keeps what
-finished), budget_features.png (PCA histograms of test features, seed 0), the run folders in runs/
-(with --pack: one budget_runs.tar.gz without weights), and prints a short table last.
-Without a GPU (and without --tiny) it stops within seconds with one line.
+which every run fits --minutes (the whole command, probe included) less a --margin. A run predicted
+not to finish before the deadline is skipped and listed; one still running at the deadline is stopped.
+Leaves in --out: budget.json / study.json (rewritten after the probe and after every run, so a kill
+keeps what finished), the figures, the run folders in runs/ (with --pack: one budget_runs.tar.gz
+without weights), and prints a short table last.
+Without a GPU (and without --tiny or --cpu) it stops within seconds with one line.
 """
 from __future__ import annotations
 
@@ -37,24 +44,8 @@ import numpy as np
 from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm, synthetic_npz, write_json
 
 REPO = Path(__file__).resolve().parent.parent
-PRESETS = {"foca": "budget-foca", "e2e": "budget-e2e"}
 TINY = ["--device=cpu", "--precision=fp32", "--channels_last=false", "--model=wrn-10-1", "--train_subset=512",
         "--eval_subset=200", "--n_f=32", "--stage2_batch=32", "--n_c=20", "--weak_steps=8", "--val_size=500"]
-
-
-def train(args: list[str], timeout: float) -> tuple[dict, float]:
-    """One scaled.train run -> (its summary or {"error"}, wall seconds)."""
-    tic = time.perf_counter()
-    try:
-        r = subprocess.run([sys.executable, "-m", "scaled.train", *args], cwd=REPO, capture_output=True,
-                           text=True, timeout=max(timeout, 1))
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}, time.perf_counter() - tic
-    wall = time.perf_counter() - tic
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr[-2000:])
-        return {"error": (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1][:400]}, wall
-    return json.loads(r.stdout.strip().splitlines()[-1]), wall
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -62,23 +53,26 @@ def records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in f.read_text().splitlines()] if f.is_file() else []
 
 
-def probe(method: str, common: list[str], n_f: int, steps: int, work: Path, timeout: float) -> dict:
+def probe_args(method: str, preset: str, common: list[str], n_f: int, steps: int, work: Path) -> list[str]:
     """2 stage-1 epochs of `steps` steps (+ 1 stage-2 epoch for FOCA), every part timed."""
-    summary, wall = train(["--preset", PRESETS[method], *common, f"--train_subset={steps * n_f}", "--epochs=2",
-                           "--stage2_epochs=1", "--finetune_epochs=0", "--eval_every=1", f"--out_dir={work}",
-                           f"--name=probe-{method}", "--overwrite"], timeout)
+    return ["--preset", preset, *common, f"--train_subset={steps * n_f}", "--epochs=2", "--stage2_epochs=1",
+            "--finetune_epochs=0", "--eval_every=1", f"--out_dir={work}", f"--name=probe-{method}", "--overwrite"]
+
+
+def probe_result(summary: dict, wall: float, run_dir: Path, images: int) -> dict:
+    """A probe run's parts: training images/s, evaluation, checkpoint and fixed seconds."""
     if "error" in summary:
         return {"error": summary["error"], "wall_s": round(wall, 1)}
-    recs = records(work / f"probe-{method}")
+    recs = records(run_dir)
     s1, s2 = [r for r in recs if r["stage"] == 1], [r for r in recs if r["stage"] == 2]
     parts = sum(r["train_seconds"] + r.get("eval_seconds", 0) + r.get("checkpoint_seconds", 0) for r in recs)
-    out = {"images_per_s": steps * n_f / s1[-1]["train_seconds"],  # epoch 2: autotuning paid in epoch 1
+    out = {"images_per_s": images / s1[-1]["train_seconds"],  # epoch 2: autotuning paid in epoch 1
            "eval_s": max(r.get("eval_seconds", 0) for r in recs), "checkpoint_s": max(r.get("checkpoint_seconds", 0) for r in recs),
            # start-up, data, final report, and what epoch 1 pays for cudnn autotuning
            "fixed_s": max(wall - parts, 0.0) + max(s1[0]["train_seconds"] - s1[-1]["train_seconds"], 0.0),
            "wall_s": round(wall, 1)}
     if s2:
-        out["stage2_images_per_s"] = steps * n_f / s2[-1]["train_seconds"]
+        out["stage2_images_per_s"] = images / s2[-1]["train_seconds"]
     return out
 
 
@@ -98,6 +92,7 @@ def mean_std(runs, key):
 
 def data_args(args, work: Path) -> tuple[list[str], dict]:
     """The --dataset/--data_dir options every run gets, and what the data is (raises DataError/SystemExit)."""
+    from minifoca.data import DataError
     from scaled.data import load_dataset
 
     info = {}
@@ -107,45 +102,138 @@ def data_args(args, work: Path) -> tuple[list[str], dict]:
         dataset = str(work / "cifar10-staged.npz")
         info = assemble(Path(dataset), args.parts.split(","))
     else:
-        dataset = args.dataset or (synthetic_npz(work, 32, 10, 2000) if args.tiny else "cifar10")
+        dataset = args.dataset or "cifar10"
     if args.download and args.data_dir:
         Path(args.data_dir).mkdir(parents=True, exist_ok=True)
-    d = load_dataset(dataset, args.data_dir, val=True, val_size=500 if args.tiny else 5000, download=args.download)
+    val_size = 500 if args.tiny else 5000
+    try:
+        d = load_dataset(dataset, args.data_dir, val=True, val_size=val_size, download=args.download)
+    except DataError:
+        if not args.tiny or args.dataset or args.parts:
+            raise
+        dataset = synthetic_npz(work, 32, 10, 2000)  # no CIFAR-10 here: random images (the errors sit at chance)
+        d = load_dataset(dataset, args.data_dir, val=True, val_size=val_size)
     info.update(name=dataset, train=len(d.y_train), val=len(d.y_val), test=len(d.y_test), protocol=d.protocol)
     opts = [f"--dataset={dataset}"] + ([f"--data_dir={args.data_dir}"] if args.data_dir else [])
     return opts, info
 
 
+# What runs: arm -> (preset, extra options). The probe times each preset once; an arm costs its preset's time.
+ARMS = {"gpu": {"foca": ("budget-foca", []), "e2e": ("budget-e2e", [])},
+        # Table 1's heads C vs D on the CPU: the same FOCA run with the GAP features fed straight to C_theta.
+        "cpu": {"foca": ("cpu-foca", []), "e2e": ("cpu-e2e", []), "foca-C": ("cpu-foca", ["--head=C"])}}
+PRESETS = {"foca": "budget-foca", "e2e": "budget-e2e"}  # the GPU arms' presets (figure, tests)
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    """One scaled.train run in the background; its stdout (the JSON summary) to log.out, stderr to log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "scaled.train", *args], cwd=REPO, text=True,
+                            stdout=open(log.with_suffix(".out"), "w"), stderr=open(log, "w"))
+
+
+def result(proc: subprocess.Popen, log: Path) -> dict:
+    """A finished start()'s summary, or {"error": its last stderr line}."""
+    if proc.returncode != 0:
+        err = log.read_text().strip().splitlines() if log.is_file() else []
+        return {"error": (err or [f"exit {proc.returncode}"])[-1][:400]}
+    return json.loads(log.with_suffix(".out").read_text().strip().splitlines()[-1])
+
+
+def lanes(specs: list[dict], jobs: int, deadline: float, margin: float, done, skipped: list) -> None:
+    """Run specs ({"name", "args", "need"}) in order, `jobs` at a time; a spec predicted (need, seconds)
+    not to end before the deadline is skipped and listed; one still running at the deadline is killed.
+    done(spec, summary, wall) after each (summary {"error"} on failure)."""
+    pending, running = list(specs), []
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                spec = pending.pop(0)
+                left = deadline - time.perf_counter()
+                if spec["need"] * (1 + margin / 2) > left:
+                    skipped.append(f"{spec['name']}: needs ~{spec['need']:.0f} s, {left:.0f} s left")
+                    continue
+                running.append((spec, start(spec["args"], spec["log"]), time.perf_counter()))
+            time.sleep(0.5)
+            for item in list(running):
+                spec, proc, tic = item
+                if proc.poll() is None and time.perf_counter() < deadline - 2:
+                    continue
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait()
+                    summary = {"error": f"stopped at the deadline after {time.perf_counter() - tic:.0f} s"}
+                else:
+                    summary = result(proc, spec["log"])
+                running.remove(item)
+                done(spec, summary, time.perf_counter() - tic)
+    finally:  # Stopped (SIGTERM) or any error: no orphan runs
+        for _, proc, _ in running:
+            proc.terminate()
+
+
+def makespan(needs: list[float], jobs: int) -> float:
+    """Wall seconds of runs taken in order by the first free of `jobs` lanes (what lanes() does)."""
+    free = [0.0] * jobs
+    for n in needs:
+        i = free.index(min(free))
+        free[i] += n
+    return max(free)
+
+
+def plan(res: dict, arms: dict, cfgs: dict, n: int, seeds: int, E: int, ft: int) -> list[dict]:
+    """(arm, seed) in order of value, each with its predicted seconds at E epochs."""
+    pr = res["probe"]
+    out = []
+    for seed in range(seeds):
+        for arm, (preset, _) in arms.items():
+            m = "foca" if preset.endswith("foca") else "e2e"
+            more = ft if arm == "foca" and (seed == 0 or res["finetune_all_seeds"]) else 0
+            out.append({"arm": arm, "seed": seed, "finetune": more,
+                        "need": run_seconds(pr[m], pr["e2e"], E, n, cfgs[m], more)})
+    return out
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="FOCA vs E2E on real CIFAR-10 within a time budget on one GPU")
+    p = argparse.ArgumentParser(description="FOCA vs E2E on real CIFAR-10 within a time budget (one GPU, or --cpu)")
     p.add_argument("--minutes", type=float, default=10, help="for the whole command, probe included")
     p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per method")
-    p.add_argument("--out", default="", help="results folder (default runs/budget/<date-time>)")
+    p.add_argument("--out", default="", help="results folder (default runs/budget/<date-time>; --cpu: results/cpu-<date>)")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir", default="", help="data folder (default $FOCA_DATA)")
     p.add_argument("--dataset", default="", help="an arrays .npz instead of the data folder's CIFAR-10")
     p.add_argument("--download", default="false", choices=["true", "false"], help="fetch CIFAR-10 (torchvision)")
     p.add_argument("--parts", default="", help="folders with staged shared parts, comma-separated (GPU box)")
-    p.add_argument("--finetune-epochs", type=int, default=2, help="stage 3 after FOCA seed 0, if it fits")
+    p.add_argument("--finetune-epochs", type=int, default=None, help="stage 3 after FOCA (GPU: seed 0, 2 epochs "
+                   "if under a tenth of the time; --cpu: every seed, 2 epochs)")
     p.add_argument("--margin", type=float, default=0.15, help="fraction of the time kept in reserve")
     p.add_argument("--pack", action="store_true", help="run folders into one archive, without weights")
-    p.add_argument("--tiny", action="store_true", help="the CPU smoke of this code (tiny WRN, 512 images)")
+    p.add_argument("--tiny", action="store_true", help="the smoke of this code on the CPU (tiny WRN, 512 images)")
+    p.add_argument("--cpu", action="store_true", help="the laptop study (make cifar10-cpu): cpu-* presets, head C "
+                   "too, `--jobs` single-thread processes; resumable: a rerun with the same --out skips what finished")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once (default 1; --cpu: 2, one thread each)")
+    p.add_argument("--runs", default="", help="run folders (default <out>/runs; --cpu: runs/cpu-study/<out name>)")
     args = p.parse_args(argv)
     args.download = args.download == "true"
     t0 = time.perf_counter()
     deadline = t0 + args.minutes * 60
     import torch
 
-    if not args.tiny and not torch.cuda.is_available():
-        print("error: no CUDA GPU here: the budget run needs one (--tiny runs this code on the CPU in a minute)",
-              file=sys.stderr)
+    if not (args.tiny or args.cpu) and not torch.cuda.is_available():
+        print("error: no CUDA GPU here: the budget run needs one (--tiny runs this code on the CPU in about 2 "
+              "minutes; make cifar10-cpu is the CPU study)", file=sys.stderr)
         return 2
     if args.seeds < 1 or args.minutes <= 0:
         print("error: --seeds and --minutes must be positive", file=sys.stderr)
         return 2
-    out = Path(args.out or REPO / "runs" / "budget" / time.strftime("%Y%m%d-%H%M%S"))
+    cpu = args.cpu
+    jobs = args.jobs or (2 if cpu else 1)
+    name = "study.json" if cpu else "budget.json"
+    out = Path(args.out or (REPO / "results" / f"cpu-{time.strftime('%Y-%m-%d')}" if cpu
+                            else REPO / "runs" / "budget" / time.strftime("%Y%m%d-%H%M%S")))
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="budget_"))
-    runs_dir = work / "runs" if args.pack else out / "runs"
+    runs_dir = Path(args.runs) if args.runs else (REPO / "runs" / "cpu-study" / out.name if cpu
+                                                  else work / "runs" if args.pack else out / "runs")
     from minifoca.data import DataError
 
     try:
@@ -154,83 +242,128 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     common += TINY if args.tiny else []
+    common += [f"--threads={1 if jobs > 1 else 0}"] if cpu or args.tiny else []
+    arms = ARMS["cpu" if cpu else "gpu"]
     from scaled.train import parse  # the same option handling as the runs themselves
 
-    cfgs = {m: parse(["--preset", pr, *common])[0] for m, pr in PRESETS.items()}
+    cfgs = {m: parse(["--preset", arms[m][0], *common])[0] for m in ("foca", "e2e")}
     n = data["train_used"] = cfgs["foca"].train_subset or data["train"]
     stop_on_sigterm()
-    res = {"card": card(), "tiny": args.tiny, "minutes": args.minutes, "data": data, "probe": {}, "epochs": None,
-           "runs": {m: [] for m in PRESETS}, "skipped": [], "stopped": None, "summary": {}}
-    path = out / "budget.json"
+    path = out / name
+    old = json.loads(path.read_text()) if cpu and path.is_file() else {}
+    same = old.get("epochs") and old.get("seeds") == args.seeds and old.get("data", {}).get("name") == data["name"]
+    res = {"card": card(), "tiny": args.tiny, "cpu": cpu, "jobs": jobs, "minutes": args.minutes, "seeds": args.seeds,
+           "data": data, "arms": {a: [pr, *o] for a, (pr, o) in arms.items()}, "probe": old["probe"] if same else {},
+           "epochs": old["epochs"] if same else None, "finetune_all_seeds": cpu, "runs_dir": str(runs_dir),
+           "runs": {a: [] for a in arms}, "skipped": [], "stopped": None, "summary": {}}
     write_json(path, res)
     try:
-        print(f"budget: {res['card']['device']}, {args.minutes:g} min, {data['protocol']}; probing both methods",
-              file=sys.stderr, flush=True)
-        steps = 4 if args.tiny else 80  # 80 x 128 images: long enough to time WRN-16-4 on a fast card
-        for m in PRESETS:
-            res["probe"][m] = probe(m, common, cfgs[m].n_f, steps, work / "probe", (deadline - time.perf_counter()) / 3)
+        if res["epochs"]:
+            E, ft = res["epochs"], old["finetune_epochs"]
+            res["finetune_epochs"] = ft
+            print(f"budget: {path} already sized the runs ({E} epochs): finished runs are kept, killed ones resumed",
+                  file=sys.stderr, flush=True)
+        else:
+            E, ft = size(args, res, arms, cfgs, common, n, jobs, deadline, work)
             write_json(path, res)
-        if any("error" in v for v in res["probe"].values()):
-            raise RuntimeError(f"the probe failed: {res['probe']}")
-        pr, e2e = res["probe"], res["probe"]["e2e"]
-        left = (deadline - time.perf_counter()) * (1 - args.margin)
-        ft = args.finetune_epochs if run_seconds(pr["foca"], e2e, 0, n, cfgs["foca"], args.finetune_epochs) \
-            - run_seconds(pr["foca"], e2e, 0, n, cfgs["foca"]) < 0.1 * left else 0
+        specs = plan(res, arms, cfgs, n, args.seeds, E, ft)
+        for spec in specs:
+            preset, extra = arms[spec["arm"]]
+            spec["name"] = f"{preset}{extra[0].replace('--head=', '-head') if extra else ''}-s{spec['seed']}"
+            spec["log"] = runs_dir / f"{spec['name']}.log"
+            folder = runs_dir / spec["name"]
+            spec["args"] = (["--resume", str(folder)] if same and (folder / "checkpoint.pt").is_file() else
+                            ["--preset", preset, *common, *extra, f"--seed={spec['seed']}", f"--epochs={E}",
+                             f"--finetune_epochs={spec['finetune']}", f"--out_dir={runs_dir}",
+                             f"--name={spec['name']}", "--overwrite"])
 
-        def total(E):
-            return sum(run_seconds(pr[m], e2e, E, n, cfgs[m], ft if m == "foca" else 0) for m in PRESETS) \
-                + (args.seeds - 1) * sum(run_seconds(pr[m], e2e, E, n, cfgs[m]) for m in PRESETS)
+        def done(spec, s, wall):
+            s.update(arm=spec["arm"], seed=spec["seed"], name=spec["name"], wall_s=round(wall, 1),
+                     predicted_s=round(spec["need"], 1), metrics=records(runs_dir / spec["name"]))
+            res["runs"][spec["arm"]].append(s)
+            res["summary"] = summarise(res["runs"])
+            write_json(path, res)
+            if args.pack:
+                pack(runs_dir, out / "budget_runs.tar.gz")
+            print(f"  {spec['name']}: { {k: s.get(k) for k in ('val_error', 'test_error', 'seconds', 'error')} }",
+                  file=sys.stderr, flush=True)
 
-        E = 0
-        while total(E + 1) <= left and E < 10000:
-            E += 1
-        if E == 0:
-            need = total(1) / (1 - args.margin) / 60
-            raise RuntimeError(f"{args.minutes:g} minutes are too few here: one epoch of every run needs about "
-                               f"{need:.1f} min with the probe; raise MINUTES or lower --seeds")
-        res["epochs"], res["finetune_epochs"] = E, ft
-        res["predicted_s"] = round(total(E), 1)
-        write_json(path, res)
-        print(f"budget: probe {({m: round(v['images_per_s']) for m, v in pr.items()})} images/s -> {E} epochs per run, "
-              f"{args.seeds} seeds x 2 methods, {ft} fine-tuning epochs after FOCA seed 0", file=sys.stderr, flush=True)
-        for seed in range(args.seeds):
-            for m, preset in PRESETS.items():
-                more = ft if m == "foca" and seed == 0 else 0
-                need = run_seconds(pr[m], e2e, E, n, cfgs[m], more)
-                left = deadline - time.perf_counter()
-                if need * (1 + args.margin / 2) > left:
-                    res["skipped"].append(f"{preset} seed {seed}: needs ~{need:.0f} s, {left:.0f} s left")
-                    continue
-                name = f"{preset}-s{seed}"
-                s, wall = train(["--preset", preset, *common, f"--seed={seed}", f"--epochs={E}",
-                                 f"--finetune_epochs={more}", f"--out_dir={runs_dir}", f"--name={name}", "--overwrite"],
-                                left - 2)
-                s.update(seed=seed, wall_s=round(wall, 1), predicted_s=round(need, 1),
-                         metrics=records(runs_dir / name))
-                res["runs"][m].append(s)
-                res["summary"] = summarise(res["runs"])
-                write_json(path, res)
-                if args.pack:
-                    pack(runs_dir, out / "budget_runs.tar.gz")
-                print(f"  {name}: { {k: s.get(k) for k in ('val_error', 'test_error', 'seconds', 'error')} }",
-                      file=sys.stderr, flush=True)
+        todo = []
+        for spec in specs:  # a rerun keeps what finished
+            fin = runs_dir / spec["name"] / "summary.json"
+            if cpu and same and fin.is_file():
+                done(spec, json.loads(fin.read_text()), 0.0)
+            else:
+                todo.append(spec)
+        lanes(todo, jobs, deadline, args.margin, done, res["skipped"])
     except Stopped as e:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s"
     except RuntimeError as e:
         res["stopped"] = str(e)
     res["total_seconds"] = round(time.perf_counter() - t0, 1)
-    try:
-        figure(runs_dir, out / "budget_features.png", res)
-    except Exception as e:  # noqa: BLE001 - the numbers matter more than the picture
-        res["figure_error"] = error_text(e)
+    finish(res, out, runs_dir, cpu)
     write_json(path, res)
     print(table(res, out))
-    done = [r for rs in res["runs"].values() for r in rs]
-    return 0 if done and not res["stopped"] and not res["skipped"] and all("error" not in r for r in done) else 1
+    done_runs = [r for rs in res["runs"].values() for r in rs]
+    return 0 if done_runs and not res["stopped"] and not res["skipped"] and all("error" not in r for r in done_runs) else 1
 
+
+def size(args, res: dict, arms: dict, cfgs: dict, common: list, n: int, jobs: int, deadline: float, work: Path):
+    """Probe both methods (`jobs` at once, so the images/s include the contention of the real runs) and
+    pick the most epochs with which every planned run ends before the deadline, less the margin."""
+    print(f"budget: {res['card']['device']}, {args.minutes:g} min, {res['data']['protocol']}; probing both methods",
+          file=sys.stderr, flush=True)
+    steps = 4 if args.tiny else 40 if args.cpu else 80  # x 128 images: long enough to time the network
+    probes = {m: probe_args(m, arms[m][0], common, cfgs[m].n_f, steps, work / "probe") for m in ("foca", "e2e")}
+
+    def done(spec, s, wall):
+        res["probe"][spec["arm"]] = probe_result(s, wall, work / "probe" / f"probe-{spec['arm']}", steps * spec["n_f"])
+
+    lanes([{"arm": m, "name": f"probe-{m}", "need": 0, "n_f": cfgs[m].n_f, "args": a,
+            "log": work / "probe" / f"probe-{m}.log"} for m, a in probes.items()],
+          jobs, deadline - (deadline - time.perf_counter()) * 2 / 3, 0, done, [])
+    if set(res["probe"]) != {"foca", "e2e"} or any("error" in v for v in res["probe"].values()):
+        raise RuntimeError(f"the probe failed: {res['probe']}")
+    pr = res["probe"]
+    left = (deadline - time.perf_counter()) * (1 - args.margin)
+    ft = args.finetune_epochs if args.finetune_epochs is not None else 2
+    if not args.cpu and run_seconds(pr["foca"], pr["e2e"], 0, n, cfgs["foca"], ft) \
+            - run_seconds(pr["foca"], pr["e2e"], 0, n, cfgs["foca"]) >= 0.1 * left:
+        ft = 0  # on a GPU budget stage 3 is a bonus, never at the price of stage-1 epochs
+
+    def total(E):
+        return makespan([s["need"] for s in plan(res, arms, cfgs, n, args.seeds, E, ft)], jobs)
+
+    E = 0
+    while total(E + 1) <= left and E < 10000:
+        E += 1
+    if E == 0:
+        need = total(1) / (1 - args.margin) / 60
+        raise RuntimeError(f"{args.minutes:g} minutes are too few here: one epoch of every run needs about "
+                           f"{need:.1f} min with the probe; raise MINUTES or lower --seeds")
+    res["epochs"], res["finetune_epochs"], res["predicted_s"] = E, ft, round(total(E), 1)
+    print(f"budget: probe {({m: round(v['images_per_s']) for m, v in pr.items()})} images/s -> {E} epochs per run, "
+          f"{args.seeds} seeds x {len(arms)} arms, {jobs} at once, {ft} fine-tuning epochs after FOCA",
+          file=sys.stderr, flush=True)
+    return E, ft
 
 def summarise(runs: dict) -> dict:
     return {m: {k: mean_std(rs, k) for k in ("val_error", "test_error", "finetune_test_error")} for m, rs in runs.items()}
+
+
+def finish(res: dict, out: Path, runs_dir: Path, cpu: bool) -> None:
+    """Figures (and, for the CPU study, the verdicts and table.md); a failed figure is recorded, not raised."""
+    try:
+        if cpu:
+            from scripts.study_report import claims, figures, markdown
+
+            res["figures"] = figures(res, out, runs_dir)
+            res["claims"] = claims(res)
+            (out / "table.md").write_text(markdown(res) + "\n")
+        else:
+            figure(runs_dir, out / "budget_features.png", res)
+    except Exception as e:  # noqa: BLE001 - the numbers matter more than the pictures
+        res["figure_error"] = error_text(e)
 
 
 def figure(runs_dir: Path, png: Path, res: dict) -> None:
@@ -244,6 +377,10 @@ def figure(runs_dir: Path, png: Path, res: dict) -> None:
 
 
 def table(res: dict, out: Path) -> str:
+    if res.get("cpu"):
+        from scripts.study_report import markdown
+
+        return markdown(res) + f"\n{res['total_seconds']:.0f} s in all; results in {out}"
     d = res["data"]
     lines = [f"{res['card']['device']}: {res['epochs']} epochs per run; train {d['train_used']:,} / val {d['val']:,} / "
              f"test {d['test']:,}; errors in % (final epoch, nothing selected on test)",

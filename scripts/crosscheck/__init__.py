@@ -22,6 +22,7 @@ differ), in the order minifoca.foca's train_* functions draw it, and handed to e
     conv.py     scaled's convolutional path (minifoca has none): gradcheck, and a WRN / PyramidNet
                 FOCA step recomputed by minifoca from torch's features and gradients
     trace.py    the records and their comparison
+    few_labels.py  the few-label probe (few_label_error) in minifoca and scaled on the same draws
 
     authors.py  scaled against the authors' own code (DensoITLab/FOCA-v1, $FOCA_V1_DIR) step by
                 step in authors' mode, tiny WRN and PyramidNet + ShakeDrop; authors_checks.py the
@@ -48,6 +49,7 @@ from minifoca.cli import ArgParser
 
 from .authors_checks import authors_rows
 from .conv import conv_rows
+from .few_labels import few_label_rows
 from .hostrun import scaled_trace
 from .mlp import (digits_problem, end_point, final_point, minifoca_final_point, minifoca_trace,
                   toy_end_point, toy_problem)
@@ -101,7 +103,7 @@ def all_rows(full: bool = False) -> list[Row]:
     else:
         rows.append(Row("minifoca and toy: every trajectory above", "NumPy vs CuPy", math.nan, TOL_BACKEND,
                         skipped="no CuPy with a CUDA GPU here"))
-    return rows + conv_rows() + authors_rows(full)
+    return rows + few_label_rows() + conv_rows() + authors_rows(full)
 
 
 def table(rows: list[Row]) -> str:
