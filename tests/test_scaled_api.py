@@ -17,7 +17,7 @@ from scaled.foca import compute_classifier, compute_features, weak_loss
 from scaled.models import build_model
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "examples")])}
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(REPO / "examples"), os.environ.get("PYTHONPATH")]))}
 
 
 def blobs(n: int, k: int = 3, d: int = 12, seed: int = 0):

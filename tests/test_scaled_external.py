@@ -14,7 +14,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "examples")])}
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(REPO / "examples"), os.environ.get("PYTHONPATH")]))}
 HAVE_TIMM = importlib.util.find_spec("timm") is not None
 TINY = ["--train_subset=0", "--eval_subset=0", "--val_size=32", "--n_f=32", "--stage2_batch=32", "--n_c=20",
         "--augment=auto"]

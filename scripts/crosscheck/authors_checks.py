@@ -141,7 +141,7 @@ def their_dataset_constants(ref) -> dict:
 
 
 FOCA_PRESETS = [p for p, (c, _) in PRESETS.items() if c.method == "foca" and c.dataset in ("cifar10", "cifar100")
-                and not p.startswith(("smoke", "budget"))]
+                and not p.startswith(("smoke", "budget", "cpu"))]  # cpu-*: issue 20's 10-epoch CPU study, not an authors' row
 
 
 def official_defaults_diff() -> list[tuple]:
