@@ -33,7 +33,7 @@ help:
 	@echo "make digits-claims  FOCA vs E2E on digits over 5 seeds with minifoca (the README's numbers, ~2 min)"
 	@echo "make setup       create .venv and install everything (idempotent)"
 	@echo "make cifar10 ...  the paper's results on a GPU: make help-reproduce lists them; make report"
-	@echo "make cifar10-budget  FOCA vs E2E on real CIFAR-10 in MINUTES (default 10) on your GPU (scripts/budget.py)"
+	@echo "make cifar10-budget  FOCA vs E2E on real CIFAR-10 in MINUTES (default 10) on your GPU (scripts/studies/budget.py)"
 	@echo "Any target: PY=python3 to use an existing Python instead of .venv"
 
 setup-light: $(LIGHT)
@@ -47,7 +47,7 @@ $(VENV)/.stamp-light: pyproject.toml
 # torch is installed in the same pip call as the package so pip never resolves an unpinned torch.
 $(VENV)/.stamp-full: $(VENV)/.stamp-light
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[test,torch]' $(TORCH_PINS)
-	bash scripts/install_system_data.sh
+	bash scripts/dev/install_system_data.sh
 	touch $@
 
 toy: $(LIGHT)
@@ -64,10 +64,10 @@ test-slow: $(FULL)
 bench: bench-mini bench-data
 
 bench-mini: $(FULL)
-	$(PY) -m scripts.bench_mini $(ARGS)
+	$(PY) -m scripts.bench.mini $(ARGS)
 
 bench-data: $(FULL)
-	$(PY) -m scripts.bench_data $(ARGS)
+	$(PY) -m scripts.bench.data $(ARGS)
 
 crosscheck: $(FULL)
 	$(PY) -m scripts.crosscheck $(ARGS)
@@ -77,20 +77,20 @@ crosscheck-authors: $(FULL)
 	$(PY) -m scripts.crosscheck --authors --full $(ARGS)
 
 bench-authors: $(FULL)
-	$(PY) -m scripts.bench_authors $(ARGS)
+	$(PY) -m scripts.bench.authors $(ARGS)
 
 mutate: $(FULL)
-	$(PY) -m scripts.mutate $(ARGS)
+	$(PY) -m scripts.dev.mutate $(ARGS)
 
 digits-claims: $(LIGHT)
-	$(PY) -m scripts.digits_claims $(ARGS)
+	$(PY) -m scripts.studies.digits_claims $(ARGS)
 
 # FOCA vs E2E on real CIFAR-10 in MINUTES of one GPU: epochs sized from a probe on the card, run
 # folders + budget.json + budget_features.png under runs/budget/<date-time>/. ARGS: --data-dir DIR,
 # --download=true, --seeds N, --out DIR. Without a GPU: one line, within seconds.
 MINUTES ?= 10
 cifar10-budget: $(FULL)
-	$(PY) -m scripts.budget --minutes $(MINUTES) $(ARGS)
+	$(PY) -m scripts.studies.budget --minutes $(MINUTES) $(ARGS)
 
 include mk/reproduce.mk
 

@@ -1,4 +1,4 @@
-# Reproduction targets: one command per paper result (scripts/reproduce.py), and the report.
+# Reproduction targets: one command per paper result (scaled/reproduce.py), and the report.
 # Included by the main Makefile, which defines PY (the Python), FULL (a prerequisite that sets up
 # the venv; empty with PY=python3) and exports FOCA_DATA (the data folder).
 #
@@ -15,7 +15,7 @@ REPRO_GROUPS := cifar10 cifar100 tinyimagenet pyramidnet table1 finetune
 .PHONY: $(REPRO_GROUPS) report help-reproduce
 
 $(REPRO_GROUPS): $(FULL)
-	$(PY) -m scripts.reproduce $@ --seeds $(SEEDS) $(ARGS)
+	$(PY) -m scaled.reproduce $@ --seeds $(SEEDS) $(ARGS)
 
 # mkdir: on a fresh clone the report lists every target as not run yet.
 report: $(FULL)

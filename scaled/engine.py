@@ -267,7 +267,7 @@ class Run:
         if classifier is not None and ((epoch + 1) % (every or self.cfg.eval_every) == 0 or epoch + 1 == n):
             split, tic = "val" if self.data.x_val is not None else "test", time.perf_counter()
             rec[f"{split}_error"], rec[f"{split}_error_by"] = self.evaluate(classifier, split), by
-            rec["eval_seconds"] = round(time.perf_counter() - tic, 3)  # for the time models (scripts/budget.py)
+            rec["eval_seconds"] = round(time.perf_counter() - tic, 3)  # for the time models (scripts/studies/budget.py)
         self._losses = []
         self.records.append(rec)
         self.pos = (stage, epoch + 1)

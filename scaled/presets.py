@@ -63,10 +63,10 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
     "finetune-c10": (replace(BASE, **_FT), "Fig. 1 (CIFAR-10): FOCA, then 30 epochs E2E fine-tuning"),
     # --- sizes we can afford ---
     # Budget: WRN-16-4 with the same head, augmentation and recipe shapes; `epochs` is set by
-    # scripts/budget.py (make cifar10-budget) from the images/s it measures so that 2 methods x 2 seeds fit the minutes.
+    # scripts/studies/budget.py (make cifar10-budget) from the images/s it measures so that 2 methods x 2 seeds fit the minutes.
     # Our deviation: a 5,000-image validation split, because the budget table reports val and test1k.
     "budget-foca": (replace(BASE, model="wrn-16-4", epochs=10, eval_every=5, val_size=5000),
-                    "budget FOCA (WRN-16-4; epochs sized to the card by scripts/budget.py)"),
+                    "budget FOCA (WRN-16-4; epochs sized to the card by scripts/studies/budget.py)"),
     "budget-e2e": (replace(BASE, **{**_E2E, "epochs": 10, "model": "wrn-16-4", "eval_every": 5, "val_size": 5000}),
                    "budget E2E (same network and epochs as budget-foca)"),
     # Smoke: a few seconds on 2 CPU cores; 1,000 real training images, 500 val/test images; the

@@ -53,7 +53,7 @@ PAPER: dict[str, Paper] = {  # docs/FOCA.md, "The numbers to reproduce"; keyed b
 }
 FINETUNE_PAPER = Paper(None, None, "no gain (2021 paper, Fig. 1)")  # stage 3 rows
 
-# One make target per paper result: group -> (title, presets). scripts/reproduce.py runs these.
+# One make target per paper result: group -> (title, presets). scaled/reproduce.py runs these.
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cifar10": ("Table 2, CIFAR-10: WRN-28-10 + cutout",
                 ("wrn28-c10-foca", "wrn28-c10-e2e", "wrn28-c10-e2e-matched")),
@@ -166,4 +166,4 @@ def epochs_text(cfg: dict, stage3: bool = False) -> str:
 
 def make_target(group: str) -> str:
     """The command that fills a group: its make target (smoke: the script itself)."""
-    return f"make {group}" if group != "smoke" else "python -m scripts.reproduce smoke"
+    return f"make {group}" if group != "smoke" else "python -m scaled.reproduce smoke"

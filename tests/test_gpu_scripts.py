@@ -1,4 +1,4 @@
-"""The GPU scripts of run 1 (scripts/README.md) in their CPU tiny mode, so that the one device call
+"""The GPU scripts of run 1 (scripts/gpu/README.md) in their CPU tiny mode, so that the one device call
 they are written for does not fail on a typo, loses nothing when killed, and brings back everything:
 the box returns at most 8 files, at most 2 folders deep. No timing is asserted here."""
 import json
@@ -47,7 +47,7 @@ def wait_for(path: Path, ready, proc, timeout=300):
 def test_gpu_check_tiny_brings_back_everything(tmp_path):
     """Run 1 end to end: every step ok, each JSON complete, <= 8 files, the table last."""
     out = tmp_path / "out"
-    r = subprocess.run(["bash", "scripts/gpu_check.sh", "--tiny"], cwd=REPO, capture_output=True, text=True,
+    r = subprocess.run(["bash", "scripts/gpu/check.sh", "--tiny"], cwd=REPO, capture_output=True, text=True,
                        timeout=900, env={**ENV, "OUT": str(out), "FOCA_STAGE_STASH": str(tmp_path / "stash")})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert_collectable(out)
@@ -58,7 +58,7 @@ def test_gpu_check_tiny_brings_back_everything(tmp_path):
     assert engine["checks"]["ok"] and engine["checks"]["resumed_stages"] == [1, 2, 3]
     assert engine["checks"]["max_weight_difference"] == 0.0, "resume on the CPU must be exact"
     bench = json.loads((out / "gpu_bench.json").read_text())
-    from scripts.gpu_bench import plan
+    from scripts.gpu.bench import plan
 
     assert list(bench["items"]) == [item for item, *_ in plan(True, False)] and not bench["skipped"]
     for item, res in bench["items"].items():
@@ -80,7 +80,7 @@ def test_gpu_check_tiny_brings_back_everything(tmp_path):
 def test_gpu_check_stopped_by_sigterm_keeps_its_json_and_table(tmp_path):
     """`timeout` sends SIGTERM: the running step is stopped, the file says where, the table prints."""
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu_check", "--tiny", f"--out={out}"], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu.check", "--tiny", f"--out={out}"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**ENV, "FOCA_STAGE_STASH": str(tmp_path / "stash")})
     reached = wait_for(out / "gpu_check.json", lambda d: d.get("running") == "engine", proc)
@@ -100,14 +100,14 @@ def test_gpu_check_stopped_by_sigterm_keeps_its_json_and_table(tmp_path):
 
 def test_gpu_bench_json_is_complete_after_sigkill(tmp_path):
     """SIGKILL midway: the file still parses, and holds every finished item in full."""
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}"],
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu.bench", "--tiny", "--steps=2", f"--out={tmp_path}"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     reached = wait_for(tmp_path / "gpu_bench.json", lambda d: len(d["items"]) >= 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert reached, "gpu_bench never finished 3 items"
     d = json.loads((tmp_path / "gpu_bench.json").read_text())
-    from scripts.gpu_bench import plan
+    from scripts.gpu.bench import plan
 
     names = [item for item, *_ in plan(True, False)]
     assert len(d["items"]) < len(names), "killed too late to test anything"
@@ -118,7 +118,7 @@ def test_gpu_bench_json_is_complete_after_sigkill(tmp_path):
     assert d["projection"] and d["card"]["torch"] == torch.__version__
 
 
-@pytest.mark.parametrize("script", ["scripts.gpu_bench", "scripts.gpu_engine", "scripts.gpu_check", "scripts.budget"])
+@pytest.mark.parametrize("script", ["scripts.gpu.bench", "scripts.gpu.engine", "scripts.gpu.check", "scripts.studies.budget"])
 def test_gpu_scripts_refuse_without_a_gpu(tmp_path, script):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -144,6 +144,6 @@ def test_make_cifar10_budget_without_a_gpu_is_one_line():
 
 def test_gpu_check_only_names_its_steps(tmp_path):
     """A rerun names the steps it repeats; a wrong name is one line listing the right ones."""
-    r = run("scripts.gpu_check", "--tiny", "--only=bench,nope", f"--out={tmp_path}")
+    r = run("scripts.gpu.check", "--tiny", "--only=bench,nope", f"--out={tmp_path}")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("error: --only nope: the steps are stage, pytest, engine, bench, bench_data"), r.stderr

@@ -2,7 +2,7 @@
 a stage, a preset, the evaluation path, the data pipeline, the authors'-mode switches) and confirm
 the test suite catches each break.
 
-    make mutate          # or: python -m scripts.mutate [--only NAME] [--tests "tests/test_layers.py ..."]
+    make mutate          # or: python -m scripts.dev.mutate [--only NAME] [--tests "tests/test_layers.py ..."]
 
 Each mutation is applied to a throw-away copy of the working tree (the checkout is never touched),
 then the fast gradient/optimiser/cross-check tests run there. A mutation the suite does not catch
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TESTS = ("tests/test_layers.py tests/test_optim.py tests/test_foca.py tests/test_convert.py "
                  "tests/test_crosscheck.py")
 
@@ -178,7 +178,8 @@ def run_one(name, rel, old, new, tests: str) -> tuple[str, float, str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="break one line at a time; the tests must fail")
+    p = argparse.ArgumentParser(prog="python -m scripts.dev.mutate",
+                                description="break one line at a time; the tests must fail")
     p.add_argument("--only", default="", help="run the mutations whose name contains this")
     p.add_argument("--tests", default=DEFAULT_TESTS)
     args = p.parse_args(argv)

@@ -4,8 +4,8 @@ channels_last on synthetic images, once uninterrupted and once killed after its 
 E2E and PyramidNet + ShakeDrop for one epoch each. Proves on the card what the CPU tests prove on
 the CPU: the three stages, resume, the CLI, the CUDA weak-classifier graph.
 
-    python3 -m scripts.gpu_engine --out $OUT       # on the GPU box (run 1 of scripts/README.md), ~1 min
-    python -m scripts.gpu_engine --tiny --out /tmp/e   # the same code on the CPU in fp32 (the tests)
+    python3 -m scripts.gpu.engine --out $OUT       # on the GPU box (run 1 of scripts/gpu/README.md), ~1 min
+    python -m scripts.gpu.engine --tiny --out /tmp/e   # the same code on the CPU in fp32 (the tests)
 
 Writes $OUT/gpu_engine.json after every run: each run's exit status, seconds, summary and stages;
 the resumed run against the uninterrupted one (on the CPU equal bit for bit; on CUDA, cudnn's
@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.gpu_common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
+from scripts.gpu.common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def train(args: list[str], timeout: float, env=None) -> dict:
@@ -51,7 +51,8 @@ def stages(run_dir: Path) -> list:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="scaled's engine on CUDA: 3 stages, kill, resume")
+    p = argparse.ArgumentParser(prog="python -m scripts.gpu.engine",
+                                description="scaled's engine on CUDA: 3 stages, kill, resume")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("--tiny", action="store_true", help="the same on the CPU in fp32 (tests)")
     p.add_argument("--timeout", type=float, default=90, help="seconds per training run")

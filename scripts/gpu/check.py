@@ -1,17 +1,17 @@
-"""Run 1 of the GPU plan (scripts/README.md): correctness on CUDA first, then speed, in one call.
+"""Run 1 of the GPU plan (scripts/gpu/README.md): correctness on CUDA first, then speed, in one call.
 
-    bash scripts/gpu_check.sh                         # on the GPU box: this, its output tee'd to gpu_check.log
-    python -m scripts.gpu_check --tiny --out /tmp/c   # the same steps on the CPU, tiny (the tests)
+    bash scripts/gpu/check.sh                         # on the GPU box: this, its output tee'd to gpu_check.log
+    python -m scripts.gpu.check --tiny --out /tmp/c   # the same steps on the CPU, tiny (the tests)
 
 Steps, in order, each a subprocess with its own time limit inside --budget-s:
   stage      keep run 2's first CIFAR-10 half (gpu_stage1/, carried by this call) in /tmp/foca_stage1
              and decode it once: proves the box can read the staged data before run 2 needs it
   pytest     `pytest -m gpu`: the CUDA graph classifier against the eager loop, a CUDA checkpoint
              resumed on the CPU, NumPy vs CuPy when CuPy is there
-  engine     scripts/gpu_engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last, killed
+  engine     scripts/gpu/engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last, killed
              after an epoch and resumed, E2E, PyramidNet + ShakeDrop
-  bench      scripts/gpu_bench.py: images/s, TFLOP/s, projected hours (whatever time is left)
-  bench_data scripts/bench_data.py: batched device augmentation vs a torchvision DataLoader
+  bench      scripts/gpu/bench.py: images/s, TFLOP/s, projected hours (whatever time is left)
+  bench_data scripts/bench/data.py: batched device augmentation vs a torchvision DataLoader
   toy_cupy   the toy demos on CuPy, only when CuPy imports
 Leaves in --out at most 6 files, no folders: gpu_check.json (every step's status, rewritten after
 each), gpu_bench.json, gpu_engine.json, bench_data.json, gpu_check_logs.tar.gz (each step's full
@@ -33,9 +33,9 @@ import threading
 import time
 from pathlib import Path
 
-from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm, write_json
+from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm, write_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # outside the working tree: survives as long as the box stays warm (tests point it elsewhere)
 STASH = Path(os.environ.get("FOCA_STAGE_STASH", "/tmp/foca_stage1"))
 
@@ -79,7 +79,7 @@ def stage(log: Path) -> tuple[object, dict]:
     src = REPO / "gpu_stage1"
     if not src.is_dir():
         return "skipped", {"note": "no gpu_stage1/ here: run 2 will train on its own half (30,000 images)"}
-    from scripts.stage_cifar10 import assemble
+    from scripts.gpu.stage_cifar10 import assemble
 
     shutil.rmtree(STASH, ignore_errors=True)
     shutil.copytree(src, STASH)
@@ -93,9 +93,9 @@ def steps(args, out: Path, logs: Path) -> list[tuple[str, float, list[str] | Non
     py, tiny = [sys.executable, "-m"], ["--tiny"] if args.tiny else []
     s = [("stage", 60, None),
          ("pytest", 120, [*py, "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests"]),
-         ("engine", 150, [*py, "scripts.gpu_engine", f"--out={out}", *tiny]),
-         ("bench", 10 ** 6, [*py, "scripts.gpu_bench", f"--out={out}", *tiny, *(["--steps=2"] if args.tiny else [])]),
-         ("bench_data", 45, [*py, "scripts.bench_data", f"--seconds={0.3 if args.tiny else 3}",
+         ("engine", 150, [*py, "scripts.gpu.engine", f"--out={out}", *tiny]),
+         ("bench", 10 ** 6, [*py, "scripts.gpu.bench", f"--out={out}", *tiny, *(["--steps=2"] if args.tiny else [])]),
+         ("bench_data", 45, [*py, "scripts.bench.data", f"--seconds={0.3 if args.tiny else 3}",
                              f"--json={out / 'bench_data.json'}"])]
     if importlib.util.find_spec("cupy") is not None:
         s.append(("toy_cupy", 60, [*py, "toy.run", "--backend", "cupy", "--fast", "--out", str(logs / "toy_cupy")]))
@@ -103,7 +103,8 @@ def steps(args, out: Path, logs: Path) -> list[tuple[str, float, list[str] | Non
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="GPU run 1: correctness on CUDA, then speed")
+    p = argparse.ArgumentParser(prog="python -m scripts.gpu.check",
+                                description="GPU run 1: correctness on CUDA, then speed")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("--budget-s", type=float, default=225, help="seconds for all steps together")
     p.add_argument("--tiny", action="store_true", help="the same steps on the CPU, tiny (tests)")

@@ -1,7 +1,7 @@
 """Carry the shared CIFAR-10 copy to the GPU box, where one call takes at most 64 MiB of files.
 
-    python -m scripts.stage_cifar10 split [DATA]               # here: gpu_stage1/ and gpu_stage2/
-    python3 -m scripts.stage_cifar10 assemble OUT.npz DIR...   # on the box: every part found -> arrays
+    python -m scripts.gpu.stage_cifar10 split [DATA]               # here: gpu_stage1/ and gpu_stage2/
+    python3 -m scripts.gpu.stage_cifar10 assemble OUT.npz DIR...   # on the box: every part found -> arrays
 
 The shared copy ($FOCA_DATA/cifar10, ../shared/data by default) is 10 training parts and 1 test part
 of lossless WebP sprites, 86 MB: more than one call carries. `split` copies 4 training parts and the
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LIMIT_MIB = 64  # what one device call carries: the working tree and the carried folders together
 HALVES = {"gpu_stage1": range(0, 4), "gpu_stage2": range(4, 10)}
 TEST = "cifar10_test_first1000_webp_p00.npz"
@@ -44,7 +44,7 @@ def tree_mib() -> float:
 def split(src: Path) -> dict:
     if not (src / "unpack.py").is_file():
         raise SystemExit(f"error: no shared CIFAR-10 copy in {src} (expected unpack.py and its parts); "
-                         "pass the data folder: python -m scripts.stage_cifar10 split DATA")
+                         "pass the data folder: python -m scripts.gpu.stage_cifar10 split DATA")
     sizes, tree = {}, tree_mib()
     for name, parts in HALVES.items():
         dest = REPO / name
@@ -109,7 +109,7 @@ def assemble(out: Path, dirs) -> dict:
     train = sorted(n for n in found if "_train_" in n)
     if not train or TEST not in found:
         raise SystemExit(f"error: no CIFAR-10 parts in {' '.join(map(str, dirs))} (need training parts and {TEST}); "
-                         "stage them with `python -m scripts.stage_cifar10 split`")
+                         "stage them with `python -m scripts.gpu.stage_cifar10 split`")
     xs, ys = zip(*(_read_part(found[n], "y_train") for n in train))
     x_train, y_train = np.concatenate(xs), np.concatenate(ys)
     x_test, y_test = _read_part(found[TEST], "y_test")

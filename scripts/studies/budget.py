@@ -1,10 +1,10 @@
 """FOCA vs E2E on real CIFAR-10 in the minutes you have on one GPU (`make cifar10-budget`; also run 2
-of the GPU plan, scripts/README.md, through scripts/gpu_budget.sh).
+of the GPU plan, scripts/gpu/README.md, through scripts/gpu/budget.sh).
 
     make cifar10-budget                                # MINUTES=10, data from $FOCA_DATA
     make cifar10-budget MINUTES=30 ARGS="--data-dir ~/data --download=true"
-    python -m scripts.budget --minutes 10 [--data-dir DIR | --dataset FILE.npz] [--out DIR] [--seeds 2]
-    python -m scripts.budget --tiny --out /tmp/b       # this code on the CPU: tiny WRN, synthetic images
+    python -m scripts.studies.budget --minutes 10 [--data-dir DIR | --dataset FILE.npz] [--out DIR] [--seeds 2]
+    python -m scripts.studies.budget --tiny --out /tmp/b       # this code on the CPU: tiny WRN, synthetic images
 
 Runs the budget presets (scaled/presets.py: WRN-16-4 with the paper's global-features head, cutout
 16; FOCA's recipe and the E2E cutout recipe, their schedules compressed to the same epochs), --seeds
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm, synthetic_npz, write_json
+from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm, synthetic_npz, write_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PRESETS = {"foca": "budget-foca", "e2e": "budget-e2e"}
 TINY = ["--device=cpu", "--precision=fp32", "--channels_last=false", "--model=wrn-10-1", "--train_subset=512",
         "--eval_subset=200", "--n_f=32", "--stage2_batch=32", "--n_c=20", "--weak_steps=8", "--val_size=500"]
@@ -102,7 +102,7 @@ def data_args(args, work: Path) -> tuple[list[str], dict]:
 
     info = {}
     if args.parts:
-        from scripts.stage_cifar10 import assemble
+        from scripts.gpu.stage_cifar10 import assemble
 
         dataset = str(work / "cifar10-staged.npz")
         info = assemble(Path(dataset), args.parts.split(","))
@@ -117,7 +117,8 @@ def data_args(args, work: Path) -> tuple[list[str], dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="FOCA vs E2E on real CIFAR-10 within a time budget on one GPU")
+    p = argparse.ArgumentParser(prog="python -m scripts.studies.budget",
+                                description="FOCA vs E2E on real CIFAR-10 within a time budget on one GPU")
     p.add_argument("--minutes", type=float, default=10, help="for the whole command, probe included")
     p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per method")
     p.add_argument("--out", default="", help="results folder (default runs/budget/<date-time>)")

@@ -1,10 +1,10 @@
 """GPU speed of scaled against a reference-style training loop, on one card (a benchmark, not a test).
 
-    python3 -m scripts.gpu_bench --out $OUT --budget-s 150   # on the GPU box (run 1 of scripts/README.md)
-    python -m scripts.gpu_bench --tiny --out /tmp/b          # CPU smoke of the script itself
+    python3 -m scripts.gpu.bench --out $OUT --budget-s 150   # on the GPU box (run 1 of scripts/gpu/README.md)
+    python -m scripts.gpu.bench --tiny --out /tmp/b          # CPU smoke of the script itself
 
 Measured in one run, on one card, on synthetic uint8 images of the real shapes (throughput does not
-depend on pixel values; real data: scripts/budget.py), items in order of importance:
+depend on pixel values; real data: scripts/studies/budget.py), items in order of importance:
   - bf16 matmul peak (TFLOP/s), the yardstick for achieved TFLOP/s;
   - one weak-classifier refresh (64 steps): the eager loop, the bias-folded loop, its CUDA graph;
   - WRN-28-10 stage-1 FOCA (R = 32, with one stage-2 epoch; R = 1) and E2E steps through the real
@@ -41,8 +41,8 @@ from scaled.augment import PRESETS as AUGMENT
 from scaled.engine import Run
 from scaled.models import build_model
 from scaled.presets import get
-from scripts.bench_data import torchvision_loader
-from scripts.gpu_common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
+from scripts.bench.data import torchvision_loader
+from scripts.gpu.common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
 
 EVAL_N = 512  # images per timed evaluation; scaled to the preset's split in the projection
 
@@ -237,7 +237,8 @@ def project(items: dict) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="GPU speed: scaled vs a reference-style loop")
+    p = argparse.ArgumentParser(prog="python -m scripts.gpu.bench",
+                                description="GPU speed: scaled vs a reference-style loop")
     p.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for gpu_bench.json")
     p.add_argument("--tiny", action="store_true", help="CPU smoke of this script: tiny nets, few steps")
     p.add_argument("--steps", type=int, default=0, help="steps per timed epoch (default 64; tiny 2)")
