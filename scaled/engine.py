@@ -104,7 +104,7 @@ class Run:
         if cfg.augment not in AUGMENT:
             raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
         self.aug = dataclasses.replace(AUGMENT[cfg.augment], crop_offsets=cfg.crop_offsets, erase_draw=cfg.erase_draw)
-        if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/FOCA.md)
+        if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/algorithm.md)
             d.mean, d.std = channel_stats(d.x_train, pad=self.aug.pad, unbiased=True)
         if cfg.train_subset:
             d.x_train, d.y_train = d.x_train[:cfg.train_subset], d.y_train[:cfg.train_subset]

@@ -1,4 +1,4 @@
-"""Named presets: one per paper row (docs/FOCA.md), plus budget and smoke sizes.
+"""Named presets: one per paper row (docs/algorithm.md), plus budget and smoke sizes.
 
     python -m scaled.train --preset wrn28-c10-foca            # Table 2, CIFAR-10, FOCA
     python -m scaled.train --list-presets                     # every name with its one-line purpose
@@ -22,7 +22,7 @@ OURS = ScaledConfig.MACROS["fidelity"]["ours"]  # every FIDELITY switch at our v
 _E2E = dict(method="e2e", epochs=200, lr=0.1, schedule="step", milestones=(0.3, 0.6, 0.8), lr_gamma=0.2)
 # Compute-matched E2E: FOCA's 600 epochs with the cutout recipe's shape stretched (our choice).
 _E2E_MATCHED = dict(_E2E, epochs=600)
-_C100 = dict(dataset="cifar100", augment="cifar100", n_c=1000)  # n_c ~10 per class (docs/FOCA.md)
+_C100 = dict(dataset="cifar100", augment="cifar100", n_c=1000)  # n_c ~10 per class (docs/algorithm.md)
 # Tiny ImageNet: 200 classes, so n_c = 2000 keeps ~10 per class (our choice; unpublished). The
 # authors' code has no Tiny ImageNet path: their CIFAR protocol (all training images; the labelled
 # official val set as the test split) and pipeline scaled to 64x64 (pad 8).

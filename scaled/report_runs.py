@@ -24,7 +24,7 @@ class Paper:
     """A published test error (%) on the official test set (Tiny ImageNet: the official val set)."""
     mean: float | None  # None: the paper states a finding, not a number
     std: float | None  # None: published without a spread
-    source: str  # table and row, as in docs/FOCA.md
+    source: str  # table and row, as in docs/algorithm.md
 
     def __str__(self) -> str:
         if self.mean is None:
@@ -33,7 +33,7 @@ class Paper:
 
 
 _T2, _T3 = "Table 2 (WRN-28-10 + cutout)", "Table 3 (PyramidNet-272 + ShakeDrop + RE)"
-PAPER: dict[str, Paper] = {  # docs/FOCA.md, "The numbers to reproduce"; keyed by preset name
+PAPER: dict[str, Paper] = {  # docs/algorithm.md, "The numbers to reproduce"; keyed by preset name
     "wrn28-c10-foca": Paper(2.63, 0.06, f"{_T2}, FOCA"),
     "wrn28-c10-e2e": Paper(3.10, 0.04, f"{_T2}, E2E re-run by the FOCA authors (cutout paper: 3.08 +- 0.16)"),
     "wrn28-c100-foca": Paper(17.22, 0.12, f"{_T2}, FOCA"),

@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from .foca import init_classifier
+from .classifier import init_classifier
 
 _GRAPHS: dict = {}  # (device, n, D+1, K, dtype, steps, lr, mu, wd) -> _Graph
 _FAILED: set = set()  # keys whose capture failed once: the eager folded loop from then on

@@ -126,7 +126,7 @@ MUTATIONS = [
      "run.results.update(run.report())\n            run.results['test_error'] = min(r.get('test_error', 1) for r in run.records)\n            # The number",
      "tests/test_eval_path.py"),
     # presets and recipes (scaled/recipes.py is the table they are tested against)
-    ("config default lr typo", "scaled/config.py", "lr: float = 0.03  # docs/FOCA.md", "lr: float = 0.3  # docs/FOCA.md",
+    ("config default lr typo", "scaled/config.py", "lr: float = 0.03  # docs/algorithm.md", "lr: float = 0.3  # docs/algorithm.md",
      "tests/test_recipes.py"),
     ("E2E cutout milestones", "scaled/presets.py", "milestones=(0.3, 0.6, 0.8), lr_gamma=0.2",
      "milestones=(0.3, 0.6, 0.9), lr_gamma=0.2", "tests/test_recipes.py"),
