@@ -103,7 +103,7 @@ class ScaledConfig:
 
 
 # --- where scaled differs from the authors' code ---------------------------------------------------
-# field -> (the authors' value, our value, why ours exists). The README's table "where scaled differs
+# field -> (the authors' value, our value, why ours exists). docs/fidelity.md's table "where scaled differs
 # from the authors' code" quotes these rows (python -m scaled.recipes renders them; tests/test_recipes.py holds the copy to them).
 FIDELITY: dict[str, tuple] = {
     "wrn_block": ("authors", "zagoruyko",

@@ -164,6 +164,10 @@ def test_every_docs_page_named_in_the_code_exists():
     assert not missing, "pages named in the code that do not exist:\n" + "\n".join(missing)
 
 
+# Pages under docs/ that work in progress adds; a link to one may wait for it (drop the entry once it lands).
+PENDING = {"api.md": "issue 21: your own models and data", "multinode.md": "issue 22: several machines"}
+
+
 # Paths into the project's own folders, as code and pages write them (a * is a glob; <...> a placeholder).
 PATH = re.compile(r"(?<![\w./$-])((?:minifoca|toy|scaled|scripts|tests|docs|mk)/[\w./*-]*\.(?:py|sh|md|mk|png))")
 
@@ -172,12 +176,8 @@ def test_every_project_path_named_in_code_and_pages_exists():
     """After a file moves, no docstring, Makefile line, page or test still names its old place."""
     texts = source_files("*.py", "*.md", "*.sh", "*.mk") + [REPO / "Makefile"]
     stale = sorted({f"{f.relative_to(REPO)}: {m}" for f in texts for m in PATH.findall(f.read_text())
-                    if not any(REPO.glob(m))})
+                    if not any(REPO.glob(m)) and m.removeprefix("docs/") not in PENDING})
     assert not stale, "paths that do not exist:\n" + "\n".join(stale)
-
-
-# Pages under docs/ that work in progress adds; a link to one may wait for it (drop the entry once it lands).
-PENDING = {"api.md": "issue 21: your own models and data", "multinode.md": "issue 22: several machines"}
 
 
 def test_every_link_in_the_readme_and_docs_resolves():

@@ -6,7 +6,7 @@ the test suite catches each break.
 
 Each mutation is applied to a throw-away copy of the working tree (the checkout is never touched),
 then the fast gradient/optimiser/cross-check tests run there. A mutation the suite does not catch
-("survived") makes the script exit non-zero. The list lives here so the README can quote it.
+("survived") makes the script exit non-zero. The list lives here so docs/testing.md can quote it.
 """
 from __future__ import annotations
 
