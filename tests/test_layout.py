@@ -180,6 +180,19 @@ def test_every_project_path_named_in_code_and_pages_exists():
     assert not stale, "paths that do not exist:\n" + "\n".join(stale)
 
 
+# Dotted module paths (`python -m scripts.gpu.check`, `from scaled.foca import ...`) into the project's packages.
+MODULE = re.compile(r"(?:-m |from |import |[`\"'])((?:minifoca|toy|scaled|scripts)\.[a-z_]\w*)")
+
+
+def test_every_module_named_in_code_and_pages_exists():
+    """The first step below a package (scripts.gpu, scaled.foca) is one of its modules or folders:
+    an old `python -m` path after a move is caught here."""
+    texts = source_files("*.py", "*.md", "*.sh", "*.mk") + [REPO / "Makefile"]
+    stale = sorted({f"{f.relative_to(REPO)}: {m}" for f in texts for m in MODULE.findall(f.read_text())
+                    if not (REPO / m.replace(".", "/")).is_dir() and not (REPO / (m.replace(".", "/") + ".py")).is_file()})
+    assert not stale, "modules that do not exist:\n" + "\n".join(stale)
+
+
 def test_every_link_in_the_readme_and_docs_resolves():
     pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "scripts" / "gpu" / "README.md"]
     dead = []
