@@ -41,25 +41,25 @@ class Config:
     init_std: float = 0.0  # F_phi weight init std; 0 -> He normal sqrt(2/fan_in) (ReLU MLP)
     # --- stage 1, the phi update (Algorithm 1 line 7) ---------------------------------------------
     steps: int = 2000  # phi steps n_i (the issue's digits setting)
-    n_f: int = 128  # minibatch for phi, epoch-wise shuffle (docs/FOCA.md default)
-    lr: float = 0.03  # phi SGD learning rate (docs/FOCA.md)
-    momentum: float = 0.9  # Nesterov momentum (docs/FOCA.md)
-    wd: float = 5e-4  # phi weight decay, BN parameters too (docs/FOCA.md)
+    n_f: int = 128  # minibatch for phi, epoch-wise shuffle (docs/algorithm.md default)
+    lr: float = 0.03  # phi SGD learning rate (docs/algorithm.md)
+    momentum: float = 0.9  # Nesterov momentum (docs/algorithm.md)
+    wd: float = 5e-4  # phi weight decay, BN parameters too (docs/algorithm.md)
     schedule: str = "step"  # constant | step | cosine
     milestones: tuple[float, ...] = (0.5, 0.667, 0.833)  # fractions of training: 300/400/500 of 600
     lr_gamma: float = 0.1  # lr factor at each milestone
     # --- the weak classifier (Algorithm 1 lines 4-6) ----------------------------------------------
     n_c: int = 100  # examples per weak classifier, sampled with replacement (~10 per class)
     refresh: int = 1  # R: a new weak classifier every R phi steps; 1 is the paper, 32 the code
-    weak_steps: int = 64  # full-batch steps of ComputeClassifier (docs/FOCA.md)
-    weak_lr: float = 0.03  # ComputeClassifier SGD lr (docs/FOCA.md)
-    weak_momentum: float = 0.9  # Nesterov (docs/FOCA.md)
-    weak_wd: float = 1e-2  # on W and b (docs/FOCA.md)
-    weak_init_std: float = 0.1  # W ~ N(0, 0.1^2), b = 0 (docs/FOCA.md)
+    weak_steps: int = 64  # full-batch steps of ComputeClassifier (docs/algorithm.md)
+    weak_lr: float = 0.03  # ComputeClassifier SGD lr (docs/algorithm.md)
+    weak_momentum: float = 0.9  # Nesterov (docs/algorithm.md)
+    weak_wd: float = 1e-2  # on W and b (docs/algorithm.md)
+    weak_init_std: float = 0.1  # W ~ N(0, 0.1^2), b = 0 (docs/algorithm.md)
     # --- stage 2: a fresh classifier on frozen features, all training data ------------------------
     stage2_epochs: int = 50  # the paper's 5 epochs of 390 steps; digits has 9 steps per epoch
-    stage2_lr: float = 0.003  # docs/FOCA.md, constant
-    stage2_batch: int = 128  # docs/FOCA.md
+    stage2_lr: float = 0.003  # docs/algorithm.md, constant
+    stage2_batch: int = 128  # docs/algorithm.md
     stage2_bn_train: bool = False  # True: BN batch statistics as the authors' code; False: eval mode
     # --- stage 3: end-to-end fine-tuning after FOCA (our recipe; the paper publishes none) -------
     finetune_epochs: int = 0  # 0 skips stage 3

@@ -36,7 +36,7 @@ class NonFiniteLoss(FloatingPointError):
 
 # --- the pieces Algorithm 1 names ----------------------------------------------------------------
 def sample_minibatch(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """SampleMinibatch(d, n_c): `size` indices drawn uniformly WITH replacement (docs/FOCA.md)."""
+    """SampleMinibatch(d, n_c): `size` indices drawn uniformly WITH replacement (docs/algorithm.md)."""
     return rng.integers(0, n, size)  # (n_c,)
 
 

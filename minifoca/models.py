@@ -84,7 +84,7 @@ class MLP:
 
 def init_classifier(n_features: int, n_classes: int, rng: np.random.Generator, xp=np,
                     dtype=np.float64, std: float = 0.1) -> dict:
-    """C_theta: W ~ N(0, std^2) (K, D), b = 0 (K,), the weak classifier's init in docs/FOCA.md."""
+    """C_theta: W ~ N(0, std^2) (K, D), b = 0 (K,), the weak classifier's init in docs/algorithm.md."""
     return {"W": to_device(xp, rng.normal(0.0, std, (n_classes, n_features)), dtype),
             "b": xp.zeros(n_classes, dtype)}
 

@@ -1,6 +1,6 @@
 """SGD with momentum, Nesterov and weight decay, step for step what torch.optim.SGD does.
 
-torch.optim.SGD (dampening 0), written out (docs/FOCA.md):
+torch.optim.SGD (dampening 0), written out (docs/algorithm.md):
     g = grad + wd * p
     buf = g                 on the first step
     buf = mu * buf + g      afterwards

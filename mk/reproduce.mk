@@ -1,4 +1,5 @@
-# Reproduction targets: one command per paper result (scripts/reproduce.py), and the report.
+# Reproduction targets: one command per paper result (scaled/reproduce.py), and the report.
+# `make help` lists them with the other targets.
 # Included by the main Makefile, which defines PY (the Python), FULL (a prerequisite that sets up
 # the venv; empty with PY=python3) and exports FOCA_DATA (the data folder).
 #
@@ -12,22 +13,12 @@
 SEEDS ?= 3
 REPRO_GROUPS := cifar10 cifar100 tinyimagenet pyramidnet table1 finetune
 
-.PHONY: $(REPRO_GROUPS) report help-reproduce
+.PHONY: $(REPRO_GROUPS) report
 
 $(REPRO_GROUPS): $(FULL)
-	$(PY) -m scripts.reproduce $@ --seeds $(SEEDS) $(ARGS)
+	$(PY) -m scaled.reproduce $@ --seeds $(SEEDS) $(ARGS)
 
 # mkdir: on a fresh clone the report lists every target as not run yet.
 report: $(FULL)
 	mkdir -p runs/scaled
 	$(PY) -m scaled.report runs/scaled --out report --seeds $(SEEDS) $(REPORT_ARGS)
-
-help-reproduce:
-	@echo "make cifar10       Table 2 CIFAR-10 (WRN-28-10 + cutout): FOCA, E2E, E2E at 600 epochs x SEEDS (GPU)"
-	@echo "make cifar100      Table 2 CIFAR-100 (GPU; CIFAR-100 via --data-dir or ARGS=--download=true)"
-	@echo "make tinyimagenet  Table 2 Tiny ImageNet (GPU)"
-	@echo "make pyramidnet    Table 3: PyramidNet-272 + ShakeDrop + RE, FOCA and E2E, CIFAR-10 and -100 (GPU)"
-	@echo "make table1        Table 1: the head ablation A-D, WRN-28-10 FOCA on CIFAR-10 (GPU)"
-	@echo "make finetune      Fig. 1: 30 epochs of E2E fine-tuning from the FOCA runs of make cifar100/cifar10 (GPU)"
-	@echo "make report        report/README.md: ours beside the paper, what is missing, figures (any machine)"
-	@echo "SEEDS=3 by default; ARGS passes options, e.g. ARGS=\"--data-dir /data --only wrn28-c10-foca\""

@@ -5,7 +5,7 @@
     xb = augment(ds.x_train[idx], gen, PRESETS["cifar10"], ds.mean, ds.std)  # uint8 (N,C,H,W) -> float (N,C,H,W)
     xe = normalize(ds.x_test[:500], ds.mean, ds.std)                          # evaluation: no augmentation
 
-The operations, in the order of docs/FOCA.md, each with its own draw per sample:
+The operations, in the order of docs/algorithm.md, each with its own draw per sample:
 zero-pad `pad` px and crop back to H x W at a random offset (0..2P, or 0..2P-1 as the authors'
 code draws it: `crop_offsets`); horizontal flip with probability 1/2; normalise with the training
 split's mean and std; cutout, a `cutout` x `cutout` square filled with 0 whose centre is anywhere in
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    pad: int = 4  # zero padding per side before the random crop (4 px at 32x32, docs/FOCA.md); 0 = no crop
+    pad: int = 4  # zero padding per side before the random crop (4 px at 32x32, docs/algorithm.md); 0 = no crop
     flip: bool = True  # horizontal flip with probability 1/2
     cutout: int = 16  # side of the cutout square after normalisation (16 CIFAR-10, 8 CIFAR-100); 0 = off
     erase: bool = False  # random erasing (the PyramidNet + ShakeDrop + RE rows)

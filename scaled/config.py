@@ -61,9 +61,9 @@ class ScaledConfig:
     erase_draw: str = "authors"  # random erasing: one try, uniform aspect (authors) or torchvision's
     last_batch: str = "keep"  # an epoch ends with its partial batch (authors: 391 steps of 128 on 50k)
     # --- stage 1: phi (FOCA) or the whole network (E2E) ------------------------------------------
-    epochs: int = 600  # docs/FOCA.md: 600 epochs for FOCA
+    epochs: int = 600  # docs/algorithm.md: 600 epochs for FOCA
     n_f: int = 128  # global minibatch for phi, epoch-wise shuffle
-    lr: float = 0.03  # docs/FOCA.md
+    lr: float = 0.03  # docs/algorithm.md
     momentum: float = 0.9  # Nesterov
     wd: float = 5e-4  # BN parameters too
     schedule: str = "step"  # constant | step (x lr_gamma at each milestone) | cosine; per epoch
@@ -109,7 +109,7 @@ class ScaledConfig:
 
 
 # --- where scaled differs from the authors' code ---------------------------------------------------
-# field -> (the authors' value, our value, why ours exists). The README's table "where scaled differs
+# field -> (the authors' value, our value, why ours exists). docs/fidelity.md's table "where scaled differs
 # from the authors' code" quotes these rows (python -m scaled.recipes renders them; tests/test_recipes.py holds the copy to them).
 FIDELITY: dict[str, tuple] = {
     "wrn_block": ("authors", "zagoruyko",

@@ -113,7 +113,7 @@ class Run:
                          download=cfg.download, val_size=cfg.val_size or None, image_size=cfg.image_size)
         self.aug = dataclasses.replace(augment_config(cfg.augment, d.image_size), crop_offsets=cfg.crop_offsets,
                                        erase_draw=cfg.erase_draw)
-        if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/FOCA.md)
+        if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/algorithm.md)
             d.mean, d.std = channel_stats(d.x_train, pad=self.aug.pad, unbiased=True)
         if cfg.train_subset:
             d.x_train, d.y_train = d.x_train[:cfg.train_subset], d.y_train[:cfg.train_subset]
@@ -276,7 +276,7 @@ class Run:
         if classifier is not None and ((epoch + 1) % (every or self.cfg.eval_every) == 0 or epoch + 1 == n):
             split, tic = "val" if self.data.x_val is not None else "test", time.perf_counter()
             rec[f"{split}_error"], rec[f"{split}_error_by"] = self.evaluate(classifier, split), by
-            rec["eval_seconds"] = round(time.perf_counter() - tic, 3)  # for the time models (scripts/budget.py)
+            rec["eval_seconds"] = round(time.perf_counter() - tic, 3)  # for the time models (scripts/studies/budget.py)
         self._losses = []
         self.records.append(rec)
         self.pos = (stage, epoch + 1)

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from minifoca.optim import lr_at
 
 from . import dist
+from .classifier import init_classifier
+from .weak_graph import compute_classifier_fast
 
 
 # --- step-level pieces -----------------------------------------------------------------------------
@@ -41,12 +43,6 @@ def compute_features(net, x):
     batch statistics, as the weak classifier's features are computed in the authors' code)."""
     with torch.no_grad():
         return features_of(net, x)  # (N, D)
-
-
-def init_classifier(n_features: int, n_classes: int, std: float, gen, device, dtype=torch.float32) -> dict:
-    """C_theta's init (minifoca.models.init_classifier): W ~ N(0, std^2) (K, D), b = 0 (K,)."""
-    return {"W": torch.randn(n_classes, n_features, generator=gen, device=device, dtype=dtype) * std,
-            "b": torch.zeros(n_classes, device=device, dtype=dtype)}
 
 
 def compute_classifier(f, t, n_classes: int, cfg, gen: torch.Generator | None = None, theta0=None) -> dict:
@@ -76,8 +72,6 @@ def weak_classifier(f, t, n_classes: int, cfg, gen) -> dict:
     cross-checks hold to minifoca), on CUDA the same steps with the bias folded into W and replayed
     as one CUDA graph (scaled/weak_graph.py: launch overhead only; the same numbers up to round-off)."""
     if f.is_cuda and cfg.weak_graph:
-        from .weak_graph import compute_classifier_fast  # imports this module: imported late
-
         return compute_classifier_fast(f, t, n_classes, cfg, gen)
     return compute_classifier(f, t, n_classes, cfg, gen)
 

@@ -1,4 +1,4 @@
-"""Named presets: one per paper row (docs/FOCA.md), plus budget and smoke sizes.
+"""Named presets: one per paper row (docs/algorithm.md), plus budget and smoke sizes.
 
     python -m scaled.train --preset wrn28-c10-foca            # Table 2, CIFAR-10, FOCA
     python -m scaled.train --list-presets                     # every name with its one-line purpose
@@ -22,7 +22,7 @@ OURS = ScaledConfig.MACROS["fidelity"]["ours"]  # every FIDELITY switch at our v
 _E2E = dict(method="e2e", epochs=200, lr=0.1, schedule="step", milestones=(0.3, 0.6, 0.8), lr_gamma=0.2)
 # Compute-matched E2E: FOCA's 600 epochs with the cutout recipe's shape stretched (our choice).
 _E2E_MATCHED = dict(_E2E, epochs=600)
-_C100 = dict(dataset="cifar100", augment="cifar100", n_c=1000)  # n_c ~10 per class (docs/FOCA.md)
+_C100 = dict(dataset="cifar100", augment="cifar100", n_c=1000)  # n_c ~10 per class (docs/algorithm.md)
 # Tiny ImageNet: 200 classes, so n_c = 2000 keeps ~10 per class (our choice; unpublished). The
 # authors' code has no Tiny ImageNet path: their CIFAR protocol (all training images; the labelled
 # official val set as the test split) and pipeline scaled to 64x64 (pad 8).
@@ -65,21 +65,21 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
                      "Fig. 1 (CIFAR-10): 30 epochs E2E fine-tuning after FOCA (--init_from a wrn28-c10-foca run)"),
     # --- sizes we can afford ---
     # Budget: WRN-16-4 with the same head, augmentation and recipe shapes; `epochs` is set by
-    # scripts/budget.py (make cifar10-budget) from the images/s it measures so that 2 methods x 2 seeds fit the minutes.
+    # scripts/studies/budget.py (make cifar10-budget) from the images/s it measures so that 2 methods x 2 seeds fit the minutes.
     # Our deviation: a 5,000-image validation split, because the budget table reports val and test1k.
     "budget-foca": (replace(BASE, model="wrn-16-4", epochs=10, eval_every=5, val_size=5000),
-                    "budget FOCA (WRN-16-4; epochs sized to the card by scripts/budget.py)"),
+                    "budget FOCA (WRN-16-4; epochs sized to the card by scripts/studies/budget.py)"),
     "budget-e2e": (replace(BASE, **{**_E2E, "epochs": 10, "model": "wrn-16-4", "eval_every": 5, "val_size": 5000}),
                    "budget E2E (same network and epochs as budget-foca)"),
-    # The laptop study (make cifar10-cpu: scripts/budget.py --cpu), 2 CPU cores: a small WRN with the
+    # The laptop study (make cifar10-cpu: scripts/studies/budget.py --cpu), 2 CPU cores: a small WRN with the
     # paper's head, augmentation and authors' pipeline; both methods on ONE schedule shape (cosine to 0:
     # ours, since the recipes' step milestones assume hundreds of epochs) and each its own learning rate,
-    # chosen on val by `python -m scripts.budget --cpu --sweep` (results/cpu-2026-12-02/sweep.json).
+    # chosen on val by `python -m scripts.studies.budget --cpu --sweep` (results/cpu-2026-12-02/sweep.json).
     # Stage 2: 2 epochs (ours: the authors' 5 would cost a third of a FOCA run here). `epochs` is sized
     # by the probe; few-label probe at 1/5/10 labels per class.
     "cpu-foca": (replace(BASE, model="wrn-16-1", epochs=10, eval_every=2, val_size=5000, schedule="cosine",
                          lr=0.03, stage2_epochs=2, device="cpu", precision="fp32", channels_last=False),
-                 "CPU study FOCA (make cifar10-cpu; epochs sized by scripts/budget.py --cpu)"),
+                 "CPU study FOCA (make cifar10-cpu; epochs sized by scripts/studies/budget.py --cpu)"),
     "cpu-e2e": (replace(BASE, **{**_E2E, "model": "wrn-16-1", "epochs": 10, "eval_every": 2, "val_size": 5000,
                                  "schedule": "cosine", "lr": 0.05, "device": "cpu", "precision": "fp32",
                                  "channels_last": False}), "CPU study E2E (same network, head, data, epochs)"),

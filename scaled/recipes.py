@@ -2,9 +2,9 @@
 scaled/presets.py is tested against (tests/test_recipes.py), written separately on purpose so that
 a typo in a preset (a learning rate, a cutout size) fails a test instead of a 600-epoch GPU run.
 
-    python -m scaled.recipes        # the README's two tables: the recipes, and where scaled differs from the authors' code
+    python -m scaled.recipes        # docs/fidelity.md's two tables: the recipes, and where scaled differs from the authors' code
 
-Sources: "paper" the 2021 paper (its tables and text; docs/FOCA.md), "code" the authors' code
+Sources: "paper" the 2021 paper (its tables and text; docs/algorithm.md), "code" the authors' code
 (DensoITLab/FOCA-v1: set_args defaults and get_dataset's constants; tests/test_crosscheck_authors.py
 checks these against it), "cutout" DeVries & Taylor 2017 (the E2E recipe the FOCA authors re-ran),
 "shakedrop" our reading of Yamada et al. 2019's CIFAR recipe, "ours" a choice of ours where the

@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds expected per row (s0..s{N-1})")
     ap.add_argument("--groups", default="", help=f"comma-separated, of {', '.join(GROUPS)} (default: all)")
     ap.add_argument("--bench", default="results/*/gpu_bench.json",
-                    help="scripts/gpu_bench.py outputs (a glob) for time projections")
+                    help="scripts/gpu/bench.py outputs (a glob) for time projections")
     a = ap.parse_args(argv)
     groups = [g for g in a.groups.split(",") if g] or None
     bad = [g for g in groups or [] if g not in GROUPS] + [p for p in a.paths if not Path(p).is_dir()]

@@ -25,7 +25,7 @@ class Paper:
     """A published test error (%) on the official test set (Tiny ImageNet: the official val set)."""
     mean: float | None  # None: the paper states a finding, not a number
     std: float | None  # None: published without a spread
-    source: str  # table and row, as in docs/FOCA.md
+    source: str  # table and row, as in docs/algorithm.md
 
     def __str__(self) -> str:
         if self.mean is None:
@@ -34,7 +34,7 @@ class Paper:
 
 
 _T2, _T3 = "Table 2 (WRN-28-10 + cutout)", "Table 3 (PyramidNet-272 + ShakeDrop + RE)"
-PAPER: dict[str, Paper] = {  # docs/FOCA.md, "The numbers to reproduce"; keyed by preset name
+PAPER: dict[str, Paper] = {  # docs/algorithm.md, "The numbers to reproduce"; keyed by preset name
     "wrn28-c10-foca": Paper(2.63, 0.06, f"{_T2}, FOCA"),
     "wrn28-c10-e2e": Paper(3.10, 0.04, f"{_T2}, E2E re-run by the FOCA authors (cutout paper: 3.08 +- 0.16)"),
     "wrn28-c100-foca": Paper(17.22, 0.12, f"{_T2}, FOCA"),
@@ -54,7 +54,7 @@ PAPER: dict[str, Paper] = {  # docs/FOCA.md, "The numbers to reproduce"; keyed b
 }
 FINETUNE_PAPER = Paper(None, None, "no gain (2021 paper, Fig. 1)")  # stage 3 rows
 
-# One make target per paper result: group -> (title, presets). scripts/reproduce.py runs these.
+# One make target per paper result: group -> (title, presets). scaled/reproduce.py runs these.
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cifar10": ("Table 2, CIFAR-10: WRN-28-10 + cutout",
                 ("wrn28-c10-foca", "wrn28-c10-e2e", "wrn28-c10-e2e-matched")),
@@ -187,4 +187,4 @@ def epochs_text(cfg: dict, stage3: bool = False) -> str:
 
 def make_target(group: str) -> str:
     """The command that fills a group: its make target (smoke: the script itself)."""
-    return f"make {group}" if group != "smoke" else "python -m scripts.reproduce smoke"
+    return f"make {group}" if group != "smoke" else "python -m scaled.reproduce smoke"

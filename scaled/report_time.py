@@ -1,6 +1,6 @@
 """How long a run or a make target takes on a card (the report's time section and the
-announcement of scripts/reproduce.py): measured by finished runs, else projected from images/s
-measured in any run folder, else scripts/gpu_bench.py's projection.
+announcement of scaled/reproduce.py): measured by finished runs, else projected from images/s
+measured in any run folder, else scripts/gpu/bench.py's projection.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def hours(s: float | None) -> str:
 
 
 def bench_projections(files) -> dict:
-    """(card, preset) -> (seconds of one run, file) from scripts/gpu_bench.py's gpu_bench.json files
+    """(card, preset) -> (seconds of one run, file) from scripts/gpu/bench.py's gpu_bench.json files
     (images/s measured for a few hundred steps per network, projected to the preset's epochs)."""
     out = {}
     for f in map(Path, files):
@@ -85,7 +85,7 @@ def bench_projections(files) -> dict:
 class Timing:
     """How long a run takes on a card, best evidence first: finished runs of the same recipe there
     (measured, whole run), else images/s measured there in any run folder of the same network
-    (projected), else scripts/gpu_bench.py's projection for the preset."""
+    (projected), else scripts/gpu/bench.py's projection for the preset."""
 
     def __init__(self, runs: list[RunInfo], bench_files=()):
         self.runs, self.measured, self.bench = runs, rates(runs), bench_projections(bench_files)
@@ -123,7 +123,7 @@ def time_section(groups, timing: Timing, seeds) -> list[str]:
              f"{seeds} seeds per preset, one run after another on one card. measured: finished runs of the exact "
              "recipe on that card (whole runs); projected: from images/s measured on that card for the same "
              "network, image size and precision in any run folder (training passes only: evaluation and "
-             "start-up left out); projected by gpu_bench: scripts/gpu_bench.py's projection (results/*/gpu_bench.json).",
+             "start-up left out); projected by gpu_bench: scripts/gpu/bench.py's projection (results/*/gpu_bench.json).",
              ""]
     if not cards:
         return lines + ["- no finished runs and no gpu_bench.json: nothing measured yet", ""]

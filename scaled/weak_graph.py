@@ -23,7 +23,7 @@ import sys
 
 import torch
 
-from .foca import init_classifier
+from .classifier import init_classifier
 
 _GRAPHS: dict = {}  # (device, n, D+1, K, dtype, steps, lr, mu, wd) -> _Graph
 _FAILED: set = set()  # keys whose capture failed once: the eager folded loop from then on
@@ -37,7 +37,7 @@ def graph_status() -> dict:
 
 
 def _record(event: str, key, error: str = "") -> None:
-    """Counts the event; with $FOCA_WEAK_GRAPH_LOG set, appends it as a JSON line (scripts/gpu_engine.py
+    """Counts the event; with $FOCA_WEAK_GRAPH_LOG set, appends it as a JSON line (scripts/gpu/engine.py
     reads it from its scaled.train runs)."""
     if event == "failed":
         _STATUS["failed"].append(error)

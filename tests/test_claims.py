@@ -1,7 +1,7 @@
 """The real-data claim on digits, over 5 seeds (MLP 64-256-256-32 with BN, 2000 phi steps, n_c 100,
 64 weak steps, R 1: the digits preset).
 
-Calibration (this implementation, 2026-11-26, 2-core CPU, `python -m scripts.digits_claims`):
+Calibration (this implementation, 2026-11-26, 2-core CPU, `python -m scripts.studies.digits_claims`):
 per seed 0..4, test error FOCA 1.39/1.39/1.67/1.39/1.11 % vs E2E 1.39 % in every seed (360 test
 images: one image is 0.28 points); one-label-per-class error FOCA 1.25/1.39/1.25/1.17/0.94 % vs E2E
 2.03/1.86/1.72/1.72/1.81 % (ratio 0.52-0.81); trace ratio FOCA 8.8-9.3 vs E2E 4.1-4.5 (>= 1.97x).
@@ -11,7 +11,7 @@ its features are simpler: the asserted margins below sit just outside the worst 
 import numpy as np
 import pytest
 
-from scripts.digits_claims import run_seeds
+from scripts.studies.digits_claims import run_seeds
 
 SEEDS = range(5)
 

@@ -86,16 +86,16 @@ ENTRY_POINTS = {
     "minifoca.train": ["python -m minifoca.train --dataset digits", "fashion ", "--preset NAME"],
     "scaled.train": ["python -m scaled.train --preset smoke", "--dry-run", "--fidelity authors|ours",
                      "wrn28-c10-foca ", "smoke "],
-    "scripts.reproduce": ["python -m scripts.reproduce cifar10", "--seeds N", "pyramidnet ", "table1 "],
+    "scaled.reproduce": ["python -m scaled.reproduce cifar10", "--seeds N", "pyramidnet ", "table1 "],
     "toy.run": ["python -m toy.run --fast", "--seeds SEEDS", "(int, default none)"],
     "scaled.report": ["python -m scaled.report runs/scaled", "--seeds SEEDS", "(int, default 3)"],
     "scripts.crosscheck": ["python -m scripts.crosscheck", "--json JSON"],
-    "scripts.digits_claims": ["python -m scripts.digits_claims", "--seeds SEEDS", "--n_c int = 100"],
-    "scripts.bench_mini": ["make bench-mini", "--threads THREADS"],
-    "scripts.bench_data": ["--batch BATCH", "(int, default 512)"],
+    "scripts.studies.digits_claims": ["python -m scripts.studies.digits_claims", "--seeds SEEDS", "--n_c int = 100"],
+    "scripts.bench.mini": ["make bench-mini", "--threads THREADS"],
+    "scripts.bench.data": ["--batch BATCH", "(int, default 512)"],
 }
-CONFIG_OF = {"minifoca.train": "minifoca", "scripts.digits_claims": "minifoca", "scaled.train": "scaled",
-             "scripts.reproduce": "scaled"}
+CONFIG_OF = {"minifoca.train": "minifoca", "scripts.studies.digits_claims": "minifoca", "scaled.train": "scaled",
+             "scaled.reproduce": "scaled"}
 
 
 def _config(layer):
@@ -178,7 +178,7 @@ def test_dataset_picks_its_own_preset():
 def test_key_value_and_key_space_value_are_the_same_everywhere():
     from minifoca.train import parse as mini
     from scaled.train import parse as scaled
-    from scripts.reproduce import parse as repro
+    from scaled.reproduce import parse as repro
 
     a = mini(["--method=e2e", "--widths=8,4", "--lr=0.1", "--name=x", "--overwrite", "--bn=false"])
     b = mini(["--method", "e2e", "--widths", "8,4", "--lr", "0.1", "--name", "x", "--overwrite", "--bn", "false"])
@@ -200,8 +200,8 @@ def test_key_value_and_key_space_value_are_the_same_everywhere():
     ("scaled.train", ["--preset", "smoke", "--epoch", "2"], "unknown option --epoch (did you mean --epochs"),
     ("scaled.train", ["--prest", "smoke"], "(did you mean --preset?)"),
     ("scaled.train", ["--preset", "smoke", "--fidelty=ours"], "(did you mean --fidelity?)"),
-    ("scripts.reproduce", ["smoke", "--seed", "2"], "--seed is not an option here: use --seeds N"),
-    ("scripts.reproduce", ["smoke", "--sede=2"], "(did you mean --seeds, "),  # not --seed: not an option here
+    ("scaled.reproduce", ["smoke", "--seed", "2"], "--seed is not an option here: use --seeds N"),
+    ("scaled.reproduce", ["smoke", "--sede=2"], "(did you mean --seeds, "),  # not --seed: not an option here
     ("toy.run", ["--fats"], "unknown option --fats (did you mean --fast?)"),
     ("scaled.report", ["--sed", "2"], "(did you mean --seeds?)"),
     ("toy.run", ["--seeds", "0"], "--seeds and --jobs must be at least 1"),
@@ -238,7 +238,7 @@ def test_options_are_checked_before_the_data(tmp_path, monkeypatch, capsys, main
     empty.mkdir()
     monkeypatch.setenv("FOCA_DATA", str(empty if main != "minifoca" else tmp_path / "missing"))
     mod = importlib.import_module({"scaled": "scaled.train", "minifoca": "minifoca.train",
-                                   "reproduce": "scripts.reproduce"}[main])
+                                   "reproduce": "scaled.reproduce"}[main])
     extra = [f"--runs-dir={tmp_path / 'runs'}"] if main == "reproduce" else [f"--out_dir={tmp_path / 'runs'}"]
     assert mod.main([*args, *extra]) == 2
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("error: ")]

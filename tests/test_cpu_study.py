@@ -1,4 +1,4 @@
-"""The CPU study (make cifar10-cpu = scripts/budget.py --cpu): its scheduling, its verdicts and one
+"""The CPU study (make cifar10-cpu = scripts/studies/budget.py --cpu): its scheduling, its verdicts and one
 tiny run end to end, rerun to show it keeps what finished."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.budget import makespan
-from scripts.study_report import claims, larger_every_seed, lower, mean_sd
+from scripts.studies.budget import makespan
+from scripts.studies.study_report import claims, larger_every_seed, lower, mean_sd
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def test_claims_read_the_runs_they_are_given():
 @pytest.mark.skipif(not (Path(os.environ.get("FOCA_DATA", REPO.parent / "shared" / "data")) / "cifar10").is_dir(),
                     reason="no real data: the CPU study trains on the real CIFAR-10 copy")
 def test_tiny_cpu_study_runs_every_arm_and_a_rerun_keeps_them(tmp_path):
-    cmd = [sys.executable, "-m", "scripts.budget", "--tiny", "--cpu", "--seeds=1", "--minutes=2",
+    cmd = [sys.executable, "-m", "scripts.studies.budget", "--tiny", "--cpu", "--seeds=1", "--minutes=2",
            f"--out={tmp_path}", f"--runs-dir={tmp_path / 'runs'}"]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert r.returncode in (0, 1), r.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""Run 2 of the GPU plan and `make cifar10-budget` (one code: scripts/budget.py) on the CPU in tiny
+"""Run 2 of the GPU plan and `make cifar10-budget` (one code: scripts/studies/budget.py) on the CPU in tiny
 mode, fed staged CIFAR-10 parts in the shared copy's format; the staging decoder on the real parts.
 Own file so that pytest-xdist runs it beside tests/test_gpu_scripts.py."""
 import io
@@ -46,7 +46,7 @@ def staged_halves(tmp_path: Path):
 
 
 def test_staged_parts_decode_to_the_images(tmp_path):
-    from scripts.stage_cifar10 import assemble
+    from scripts.gpu.stage_cifar10 import assemble
 
     x, y = staged_halves(tmp_path)
     info = assemble(tmp_path / "c.npz", [tmp_path / "b", tmp_path / "a", tmp_path / "missing"])
@@ -58,18 +58,18 @@ def test_staged_parts_decode_to_the_images(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "unpack.py").is_file(), reason="shared CIFAR-10 copy not found ($FOCA_DATA/cifar10)")
 def test_staged_shared_copy_matches_unpack_checksums(tmp_path):
-    from scripts.stage_cifar10 import assemble
+    from scripts.gpu.stage_cifar10 import assemble
 
     info = assemble(tmp_path / "c.npz", [SHARED])
     assert info["complete"] and info["sha256"] == "ok" and info["train_images"] == 50000
 
 
 def test_gpu_budget_tiny_brings_back_everything(tmp_path):
-    """gpu_budget.sh as run 2 calls it, tiny: both methods, both seeds, <= 8 files, runs archived
+    """scripts/gpu/budget.sh as run 2 calls it, tiny: both methods, both seeds, <= 8 files, runs archived
     without weights, the figure, and the table last."""
     staged_halves(tmp_path)
     out = tmp_path / "out"
-    r = subprocess.run(["bash", "scripts/gpu_budget.sh", "--tiny"], cwd=REPO, capture_output=True, text=True,
+    r = subprocess.run(["bash", "scripts/gpu/budget.sh", "--tiny"], cwd=REPO, capture_output=True, text=True,
                        timeout=900, env={**ENV, "OUT": str(out), "MINUTES": "1.5",
                                          "PARTS": f"{tmp_path / 'a'},{tmp_path / 'b'}"})
     assert r.returncode == 0, r.stdout[-3000:]
@@ -92,7 +92,7 @@ def test_gpu_budget_tiny_brings_back_everything(tmp_path):
 
 
 def test_budget_json_is_complete_after_sigkill(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.budget", "--tiny", "--minutes=1.5", f"--out={tmp_path}"],
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.studies.budget", "--tiny", "--minutes=1.5", f"--out={tmp_path}"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     reached = wait_for(tmp_path / "budget.json", lambda d: len(d["runs"]["foca"]) >= 1, proc)
     proc.send_signal(signal.SIGKILL)

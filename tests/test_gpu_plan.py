@@ -33,14 +33,14 @@ def plan_calls():
 
 
 def test_the_plan_page_is_one_call_of_at_most_600_s():
-    from scripts.gpu_check import BUDGET_MIN, FIRST_CALL
+    from scripts.gpu.check import BUDGET_MIN, FIRST_CALL
 
     text, calls = plan_calls()
     assert "one call of at most 600 s" in text
     first = calls[0]
     _, command, carry, timeout_s = first
     assert len(command) <= 2000 and int(timeout_s) <= 600 and json.loads(carry) == ["gpu_stage"]
-    assert command.startswith("BUDGET_S=") and "bash scripts/gpu_check.sh" in command
+    assert command.startswith("BUDGET_S=") and "bash scripts/gpu/check.sh" in command
     budget_s = int(re.match(r"BUDGET_S=(\d+)", command).group(1))
     assert budget_s + 30 <= int(timeout_s), "the stop path and the final pack need the last 30 s"
     steps = budget_s - 20  # what gpu_check.sh gives the steps
@@ -54,7 +54,7 @@ def test_the_plan_page_is_one_call_of_at_most_600_s():
 def test_the_staged_data_fits_one_call_with_the_tree(tmp_path):
     if not (SHARED / "unpack.py").is_file():
         pytest.skip("shared CIFAR-10 copy not found ($FOCA_DATA/cifar10)")
-    from scripts.stage_cifar10 import LIMIT_MIB, part_name, stage
+    from scripts.gpu.stage_cifar10 import LIMIT_MIB, part_name, stage
 
     info = stage(SHARED, 0, tmp_path / "gpu_stage")
     names = sorted(p.name for p in (tmp_path / "gpu_stage").iterdir())
@@ -70,7 +70,7 @@ def test_gpu_bench_keeps_inside_its_slice_and_cuts_an_item_past_it(tmp_path):
     """An item held in stage 2 is cut when the slice ends, keeping its stage-1 rate; the items that
     no longer fit are skipped and listed for a second call; a cut is time, not a failure."""
     budget = 25
-    r = subprocess.run([sys.executable, "-m", "scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}",
+    r = subprocess.run([sys.executable, "-m", "scripts.gpu.bench", "--tiny", "--steps=2", f"--out={tmp_path}",
                         f"--budget-s={budget}"], cwd=REPO, capture_output=True, text=True, timeout=300,
                        env={**ENV, "FOCA_TEST_HOLD": "stage 2"})
     assert r.returncode == 0, r.stderr[-3000:]
@@ -86,7 +86,7 @@ def test_gpu_bench_keeps_inside_its_slice_and_cuts_an_item_past_it(tmp_path):
 
 
 def test_gpu_bench_sigkill_in_stage_2_keeps_the_stage_1_rate(tmp_path):
-    proc = start("scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}", env={"FOCA_TEST_HOLD": "stage 2"})
+    proc = start("scripts.gpu.bench", "--tiny", "--steps=2", f"--out={tmp_path}", env={"FOCA_TEST_HOLD": "stage 2"})
     f = tmp_path / "gpu_bench.json"
     reached = wait_for(f, lambda d: "images_per_s" in d["items"].get("wrn28 FOCA R=32", {}), proc)
     proc.send_signal(signal.SIGKILL)
@@ -99,7 +99,7 @@ def test_gpu_bench_sigkill_in_stage_2_keeps_the_stage_1_rate(tmp_path):
 
 
 def test_expected_seconds_follow_the_measured_items():
-    from scripts.gpu_bench import expected_s
+    from scripts.gpu.bench import expected_s
 
     done = [{"complete": True, "kind": "engine", "seconds": 50, "prior_s": 25},
             {"complete": True, "kind": "weak", "seconds": 1, "prior_s": 5},  # not a training item
@@ -148,7 +148,7 @@ def test_graph_status_tells_a_failed_capture_from_a_replay(monkeypatch):
 
 
 def test_gpu_engine_fails_on_cuda_without_a_captured_graph(tmp_path):
-    from scripts.gpu_engine import FOCA_RUNS, checks
+    from scripts.gpu.engine import FOCA_RUNS, checks
 
     runs = {"full": {"rc": 0}, "killed after epoch 1": {"rc": -9}, "resumed": {"rc": 0}, "E2E": {"rc": 0},
             "PyramidNet + ShakeDrop FOCA": {"rc": 0}}
@@ -175,7 +175,7 @@ def test_gpu_engine_fails_on_cuda_without_a_captured_graph(tmp_path):
 def test_the_one_call_tiny_brings_back_its_8_files(tmp_path):
     staged_halves(tmp_path)
     out = tmp_path / "out"
-    r = subprocess.run(["bash", "scripts/gpu_check.sh", "--tiny", f"--parts={tmp_path / 'a'},{tmp_path / 'b'}"],
+    r = subprocess.run(["bash", "scripts/gpu/check.sh", "--tiny", f"--parts={tmp_path / 'a'},{tmp_path / 'b'}"],
                        cwd=REPO, capture_output=True, text=True, timeout=1500,
                        env={**ENV, "OUT": str(out), "BUDGET_S": "1000"})
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
@@ -190,7 +190,7 @@ def test_the_one_call_tiny_brings_back_its_8_files(tmp_path):
     assert engine["checks"]["ok"] and engine["checks"]["weak_graph"] == "not used (CPU)"
     assert engine["checks"]["max_weight_difference"] == 0.0, "resume on the CPU must be exact"
     bench = json.loads((out / "gpu_bench.json").read_text())
-    from scripts.gpu_bench import FIRST, plan
+    from scripts.gpu.bench import FIRST, plan
 
     assert list(bench["items"]) == [item for pos, item, *_ in plan(True, False) if pos in FIRST]
     for item, res in bench["items"].items():
@@ -222,7 +222,7 @@ def test_the_one_call_stopped_in_each_phase_keeps_what_it_measured(tmp_path, pha
     """SIGTERM (the wrapper's timeout), sent three times: the running step stops through its own stop
     path, gpu_check.json says where, the logs archive is whole, <= 8 files, no stray .tmp, table last."""
     out = tmp_path / "out"
-    proc = start("scripts.gpu_check", "--tiny", f"--out={out}", f"--only={only}", f"--logs={tmp_path / 'logs'}")
+    proc = start("scripts.gpu.check", "--tiny", f"--out={out}", f"--only={only}", f"--logs={tmp_path / 'logs'}")
     deadline, hit = time.time() + 400, False
     while time.time() < deadline and proc.poll() is None and not hit:
         try:
@@ -253,7 +253,7 @@ def test_the_one_call_stopped_in_each_phase_keeps_what_it_measured(tmp_path, pha
 
 def test_budget_packs_its_runs_on_the_stop_path(tmp_path):
     runs = tmp_path / "runs"
-    proc = start("scripts.budget", "--tiny", "--minutes=3", "--pack", f"--out={tmp_path / 'out'}", f"--runs-dir={runs}")
+    proc = start("scripts.studies.budget", "--tiny", "--minutes=3", "--pack", f"--out={tmp_path / 'out'}", f"--runs-dir={runs}")
     deadline = time.time() + 300
     metrics = runs / "budget-e2e-s0" / "metrics.jsonl"
     while time.time() < deadline and proc.poll() is None and not (metrics.is_file() and metrics.read_text().strip()):

@@ -1,4 +1,4 @@
-"""The GPU scripts of the plan's one call (scripts/README.md) in their CPU tiny mode, so that the device
+"""The GPU scripts of the plan's one call (scripts/gpu/README.md) in their CPU tiny mode, so that the device
 call they are written for does not fail on a typo, loses nothing when killed, and brings back everything:
 the box returns at most 8 files, at most 2 folders deep. No timing is asserted here; the call end to end
 and killed in each phase: tests/test_gpu_plan.py."""
@@ -47,14 +47,14 @@ def wait_for(path: Path, ready, proc, timeout=300):
 
 def test_gpu_bench_json_is_complete_after_sigkill(tmp_path):
     """SIGKILL midway: the file still parses, and holds every finished item in full."""
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}"],
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu.bench", "--tiny", "--steps=2", f"--out={tmp_path}"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     reached = wait_for(tmp_path / "gpu_bench.json", lambda d: len(d["items"]) >= 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert reached, "gpu_bench never finished 3 items"
     d = json.loads((tmp_path / "gpu_bench.json").read_text())
-    from scripts.gpu_bench import FIRST, plan
+    from scripts.gpu.bench import FIRST, plan
 
     names = [item for pos, item, *_ in plan(True, False) if pos in FIRST]
     assert len(d["items"]) < len(names), "killed too late to test anything"
@@ -65,7 +65,7 @@ def test_gpu_bench_json_is_complete_after_sigkill(tmp_path):
     assert d["projection"] and d["card"]["torch"] == torch.__version__
 
 
-@pytest.mark.parametrize("script", ["scripts.gpu_bench", "scripts.gpu_engine", "scripts.gpu_check", "scripts.budget"])
+@pytest.mark.parametrize("script", ["scripts.gpu.bench", "scripts.gpu.engine", "scripts.gpu.check", "scripts.studies.budget"])
 def test_gpu_scripts_refuse_without_a_gpu(tmp_path, script):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -91,7 +91,7 @@ def test_make_cifar10_budget_without_a_gpu_is_one_line():
 
 def test_gpu_check_only_names_its_steps(tmp_path):
     """A rerun names the steps it repeats; a wrong name is one line listing the right ones."""
-    r = run("scripts.gpu_check", "--tiny", "--only=bench,nope", f"--out={tmp_path}")
+    r = run("scripts.gpu.check", "--tiny", "--only=bench,nope", f"--out={tmp_path}")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("error: --only nope: the steps are bench, bench_data, pytest, engine, budget, "
                                "cupy_tests, toy_cupy"), r.stderr

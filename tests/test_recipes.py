@@ -1,5 +1,5 @@
 """Every paper preset equals its row of the recipe table (scaled/recipes.py, each value with its
-source), the README quotes the tables that module renders, and the paper presets are in authors'
+source), docs/fidelity.md quotes the tables that module renders, and the paper presets are in authors'
 mode (scaled/config.py FIDELITY), with --fidelity switching all of it."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scaled import recipes  # noqa: E402
 from scaled.config import FIDELITY, ScaledConfig, fidelity  # noqa: E402
 from scaled.presets import PRESETS  # noqa: E402
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 
 
 def test_every_paper_preset_equals_its_recipe_row():
@@ -38,10 +38,10 @@ def test_a_changed_preset_value_is_named(monkeypatch):
                                      "source: cutout) says 0.1"]
 
 
-def test_the_readme_quotes_the_generated_tables():
-    text = README.read_text()
+def test_the_fidelity_page_quotes_the_generated_tables():
+    text = PAGE.read_text()
     for name, table in (("recipe", recipes.recipe_table()), ("fidelity", recipes.fidelity_table())):
-        assert table in text, f"README.md's {name} table is not `python -m scaled.recipes`'s; paste its output"
+        assert table in text, f"docs/fidelity.md's {name} table is not `python -m scaled.recipes`'s; paste its output"
 
 
 def test_paper_presets_follow_the_authors_and_fidelity_switches_them_all():

@@ -1,4 +1,4 @@
-"""The reproduction targets (scripts/reproduce.py, mk/reproduce.mk) and `make report` (scaled/report.py):
+"""The reproduction targets (scaled/reproduce.py, mk/reproduce.mk) and `make report` (scaled/report.py):
 real CPU smoke runs through the same pipeline a GPU run takes, then the report from them; synthetic
 run folders for the numbers (mean +- std, time projection); one clear line, within seconds, for
 every way a target cannot run here."""
@@ -15,7 +15,7 @@ import pytest
 from minifoca.config import to_dict
 from scaled.presets import PRESETS
 from scaled.report import main as report_main, render
-from scripts.reproduce import main as reproduce_main
+from scaled.reproduce import main as reproduce_main
 
 REPO = Path(__file__).resolve().parent.parent
 HAVE_CIFAR = (Path(os.environ["FOCA_DATA"]) / "cifar10" / "unpack.py").is_file()
@@ -26,13 +26,13 @@ H100 = "NVIDIA H100 80GB HBM3"
 
 
 def reproduce(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "scripts.reproduce", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "scaled.reproduce", *args], capture_output=True, text=True,
                           cwd=REPO, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """`python -m scripts.reproduce smoke` with tiny overrides: FOCA (all 3 stages) and E2E, seed 0."""
+    """`python -m scaled.reproduce smoke` with tiny overrides: FOCA (all 3 stages) and E2E, seed 0."""
     tmp = tmp_path_factory.mktemp("smoke")
     r = reproduce("smoke", "--seeds", "1", "--runs-dir", str(tmp / "runs"), "--report", str(tmp / "report"), *TINY)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -60,7 +60,7 @@ def test_report_from_smoke_runs_tables_figures_missing(smoke, tmp_path):
     assert not [m for m in res["missing"] if "nothing run yet" in m]
     assert f"| {ROW} + stage 3 | FOCA + E2E fine-tuning | 2 + 1 + 1 |" in text
     assert "val 5,000 / test1k (first 200 of each)" in text  # protocol, in data/README.md's names
-    assert (f"- {ROW}: 1 of 2 seeds (missing s1); run `python -m scripts.reproduce smoke --seeds 2 {' '.join(TINY)}`"
+    assert (f"- {ROW}: 1 of 2 seeds (missing s1); run `python -m scaled.reproduce smoke --seeds 2 {' '.join(TINY)}`"
             in res["missing"])
     assert f"| {ROW} | FOCA | 2 + 1 | - |" in text and "| smoke-s0 |" in text  # the row names its runs
     res = render([tmp / "runs"], tmp_path / "asked", seeds=2, groups=["cifar10", "smoke"])  # asked for: listed
@@ -94,7 +94,7 @@ def test_report_mean_std_missing_and_time_projection(tmp_path):
     _fake_run(runs / "e2e-s0", "wrn28-c10-e2e", 0, 0.031, seconds=12000.0, rates=[1000, 2000, 2000])
     _fake_run(runs / "t1a-s0", "table1-A", 0, rates=[1000] * 37)  # killed in epoch 38
     _fake_run(runs / "short-s0", "wrn28-c10-foca", 0, 0.05, epochs=100)  # not the paper's recipe
-    bench = tmp_path / "gpu_bench.json"  # scripts/gpu_bench.py's projection on another card
+    bench = tmp_path / "gpu_bench.json"  # scripts/gpu/bench.py's projection on another card
     bench.write_text(json.dumps({"card": {"device": "NVIDIA H200"}, "projection": [
         {"preset": "wrn28-c100-foca", "hours": 10.0}, {"preset": "wrn28-c100-e2e", "hours": 3.0},
         {"preset": "wrn28-c100-e2e-matched", "hours": 9.0}]}))
@@ -181,7 +181,7 @@ def test_report_cli_and_make_fragment(tmp_path, capsys):
         pytest.skip("no make")
     out = subprocess.run([make, "-n", "-f", "mk/reproduce.mk", "cifar10", "report", "PY=python3", "SEEDS=2",
                           "ARGS=--data-dir /d"], cwd=REPO, capture_output=True, text=True).stdout
-    assert "python3 -m scripts.reproduce cifar10 --seeds 2 --data-dir /d" in out
+    assert "python3 -m scaled.reproduce cifar10 --seeds 2 --data-dir /d" in out
     assert "python3 -m scaled.report runs/scaled --out report --seeds 2" in out
 
 

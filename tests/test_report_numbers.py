@@ -1,6 +1,6 @@
 """The numbers the reports print, against independent computations and constructed cases:
-mean and sample std over seeds in every place that forms them (scaled/report_runs.py, scripts/budget.py,
-scripts/digits_claims.py, toy/report.py) against Python's `statistics`; error counting (minifoca's
+mean and sample std over seeds in every place that forms them (scaled/report_runs.py, scripts/studies/budget.py,
+scripts/studies/digits_claims.py, toy/report.py) against Python's `statistics`; error counting (minifoca's
 error_rate, scaled's Run.evaluate) against classifiers whose mistakes are known, exactly wrong / all;
 the feature statistics scaled reports against the test split's eval-mode features; and the time per
 target (scaled/report_time.py) against the arithmetic written out for constructed run folders.
@@ -37,7 +37,7 @@ def test_report_mean_std_and_pm_are_the_sample_statistics():
 
 
 def test_budget_mean_std_is_the_sample_statistics_in_percent():
-    from scripts.budget import mean_std
+    from scripts.studies.budget import mean_std
 
     runs = [{"test_error": x} for x in SEEDS] + [{"test_error": None}, {}]
     m, s, n = mean_std(runs, "test_error")
@@ -48,7 +48,7 @@ def test_budget_mean_std_is_the_sample_statistics_in_percent():
 
 
 def test_digits_claims_table_is_the_sample_statistics():
-    from scripts.digits_claims import KEYS, table
+    from scripts.studies.digits_claims import KEYS, table
 
     rng = np.random.default_rng(0)
     runs = [{k: float(rng.uniform(0.01, 0.1) if k.endswith("error") else rng.uniform(1, 300)) for k in KEYS}

@@ -206,7 +206,7 @@ def test_init_from_is_in_the_help():
 
 
 def test_make_finetune_starts_stage3_from_the_foca_run(tmp_path):
-    """`make finetune` (scripts/reproduce.py): the FOCA row's run goes to its own group's folder
+    """`make finetune` (scaled/reproduce.py): the FOCA row's run goes to its own group's folder
     (without stage 3's options), then the finetune run starts from it with --init_from."""
     from tests.test_scaled_engine import synthetic_npz
 
@@ -214,7 +214,7 @@ def test_make_finetune_starts_stage3_from_the_foca_run(tmp_path):
     tiny = [f"--dataset={synthetic_npz(tmp_path / 'syn.npz')}", "--val_size=128", "--model=wrn-10-1", "--device=cpu",
             "--precision=fp32", "--channels_last=false", "--n_f=32", "--stage2_batch=32", "--n_c=20", "--refresh=4",
             "--weak_steps=16", "--epochs=1", "--stage2_epochs=1", "--finetune_epochs=1", "--eval_every=1"]
-    cmd = [sys.executable, "-m", "scripts.reproduce", "finetune", "--only=finetune-c10", "--seeds=1",
+    cmd = [sys.executable, "-m", "scaled.reproduce", "finetune", "--only=finetune-c10", "--seeds=1",
            f"--runs-dir={runs}", f"--report={tmp_path / 'report'}", *tiny]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]

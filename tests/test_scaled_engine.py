@@ -137,7 +137,7 @@ def test_resume_inside_stages_2_and_3_is_exact(tmp_path, kill_after):
 @needs_cifar
 def test_weak_batch_is_sampled_with_replacement_and_augmented():
     """SampleMinibatch(d, n_c): indices uniform WITH replacement from the "data" generator, images
-    augmented like training data with the "aug" generator's draws (docs/FOCA.md)."""
+    augmented like training data with the "aug" generator's draws (docs/algorithm.md)."""
     from scaled.augment import apply_params, draw_params
     from scaled.engine import Run
     from scaled.presets import get

@@ -95,7 +95,7 @@ def test_head_d_is_the_papers_2lp():
     assert [type(m).__name__ for m in net.head.mlp] == ["Linear", "BatchNorm1d", "ReLU"] * 2
     c = net.classifier
     assert isinstance(c, torch.nn.Linear) and c.bias is not None and (c.in_features, c.out_features) == (128, 10)
-    assert torch.all(c.bias == 0) and abs(c.weight.std().item() - 0.1) < 0.015  # N(0, 0.1^2), FOCA.md
+    assert torch.all(c.bias == 0) and abs(c.weight.std().item() - 0.1) < 0.015  # N(0, 0.1^2), docs/algorithm.md
 
 
 def test_builder_errors_say_what_is_accepted():

@@ -3,7 +3,7 @@ minifoca Config each training run is handed (minifoca's foca functions read Conf
 
 Nothing here was tuned to make FOCA look good: the spirals settings are the prototype's (issue text:
 3-arm spirals, 500 train / 2000 test, noise 0.15, MLP 2-64-64-2, 2000 steps, R = 1, n_c = 20,
-K = 64 weak steps); the rest are minifoca's defaults from docs/FOCA.md, or a stated choice.
+K = 64 weak steps); the rest are minifoca's defaults from docs/algorithm.md, or a stated choice.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class ToyConfig:
     steps: int = 2000  # phi steps for the 2-D toys (the prototype's)
     n_c: int = 20  # examples per weak classifier (the prototype's; ~7-10 per class)
     refresh: int = 1  # R = 1: Algorithm 1 as printed, a new weak classifier every step
-    weak_steps: int = 64  # K: ComputeClassifier's full-batch steps (docs/FOCA.md)
+    weak_steps: int = 64  # K: ComputeClassifier's full-batch steps (docs/algorithm.md)
     track_every: int = 100  # steps between feature statistics for the collapse-over-training curve
     # --- part 2 data: 3-arm spirals, and digits with 2-D features for the picture -----------------
     spirals_train: int = 500  # the prototype's sizes
@@ -36,7 +36,7 @@ class ToyConfig:
     digits: bool = True  # also train on scikit-learn digits with d = 2 (one seed: it is the picture)
     digits_hidden: tuple[int, ...] = (256, 256)  # minifoca's digits widths with D = 2
     digits_steps: int = 2000  # minifoca's digits setting
-    digits_n_c: int = 100  # ~10 per class, as docs/FOCA.md's CIFAR-10 n_c = 100
+    digits_n_c: int = 100  # ~10 per class, as docs/algorithm.md's CIFAR-10 n_c = 100
     # --- part 1 data: a 2-class problem for co-adaptation -----------------------------------------
     coadapt_data: str = "moons"  # moons | circles | spirals2 (toy/data.py)
     coadapt_train: int = 500  # same sizes as the spirals
@@ -65,7 +65,7 @@ PRESETS = {
 
 def minifoca_config(tc: ToyConfig, *, steps: int | None = None, n_c: int | None = None) -> Config:
     """The minifoca Config for one training run of the toys. Everything not set here is minifoca's
-    default (docs/FOCA.md): phi SGD lr 0.03, Nesterov 0.9, wd 5e-4, lr x0.1 at 50/67/83% of
+    default (docs/algorithm.md): phi SGD lr 0.03, Nesterov 0.9, wd 5e-4, lr x0.1 at 50/67/83% of
     training, n_f = 128, the weak classifier's init, lr and weight decay, stage 2 on frozen features."""
     return dataclasses.replace(
         Config(), backend=tc.backend, dtype=tc.dtype, bn=tc.bn, steps=steps or tc.steps,

@@ -12,7 +12,7 @@ from .collapse import KEYS
 
 PROBES = ("test_error", "few_label_error", "rotated_error", "noisy_error")
 CASES = ("e2e", "foca", "coadapted")
-PAPER = {"source": "ICML 2019 paper's table (CIFAR-10), as recovered in docs/FOCA.md",
+PAPER = {"source": "ICML 2019 paper's table (CIFAR-10), as recovered in docs/algorithm.md",
          "fisher_eigenvalue": {"foca": 247, "e2e_variants": [5.7, 7.5]},
          "test_error_percent": {"foca": 2.01, "e2e_variants": [2.43, 2.86]}}
 DEFINITION = ("fisher_eigenvalue = largest eigenvalue of S_w^+ S_b of the test features, with "

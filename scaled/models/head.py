@@ -28,7 +28,7 @@ HEADS = ("A", "B", "C", "D")
 
 
 def _linear_init(layer: nn.Linear, std: float = 0.1):
-    # docs/FOCA.md: the 2-LP's Linear layers and the classifier's W are drawn from N(0, 0.1^2).
+    # docs/algorithm.md: the 2-LP's Linear layers and the classifier's W are drawn from N(0, 0.1^2).
     nn.init.normal_(layer.weight, 0.0, std)
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)

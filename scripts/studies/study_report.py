@@ -1,6 +1,6 @@
-"""The CPU study's verdicts, figures and table (make cifar10-cpu = scripts/budget.py --cpu).
+"""The CPU study's verdicts, figures and table (make cifar10-cpu = scripts/studies/budget.py --cpu).
 
-    python -m scripts.study_report results/cpu-<date>    # redo table.md and the figures from study.json
+    python -m scripts.studies.study_report results/cpu-<date>    # redo table.md and the figures from study.json
 
 Each of the paper's claims is judged on the study's own runs, final epochs only (nothing is selected
 on test), from the per-seed values:

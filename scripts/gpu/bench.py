@@ -1,11 +1,11 @@
 """GPU speed of scaled against a reference-style training loop, on one card (a benchmark, not a test).
 
-    python3 -m scripts.gpu_bench --out $OUT --budget-s 190   # on the GPU box (the plan's call, scripts/README.md)
-    python3 -m scripts.gpu_bench --out $OUT --items 11,12     # a second call: the items the first left
-    python -m scripts.gpu_bench --tiny --out /tmp/b          # CPU smoke of the script itself
+    python3 -m scripts.gpu.bench --out $OUT --budget-s 190   # on the GPU box (the plan's call, scripts/gpu/README.md)
+    python3 -m scripts.gpu.bench --out $OUT --items 11,12     # a second call: the items the first left
+    python -m scripts.gpu.bench --tiny --out /tmp/b          # CPU smoke of the script itself
 
 Measured in one run, on one card, on synthetic uint8 images of the real shapes (throughput does not
-depend on pixel values; real data: scripts/budget.py), items in order of importance:
+depend on pixel values; real data: scripts/studies/budget.py), items in order of importance:
   - bf16 matmul peak (TFLOP/s), the yardstick for achieved TFLOP/s;
   - one weak-classifier refresh (64 steps): the eager loop, the bias-folded loop, its CUDA graph;
   - WRN-28-10 stage-1 FOCA (R = 32, with one stage-2 epoch; R = 1) and E2E steps through the real
@@ -51,9 +51,9 @@ from scaled.augment import PRESETS as AUGMENT
 from scaled.engine import Run
 from scaled.models import build_model
 from scaled.presets import get
-from scripts.bench_data import torchvision_loader
+from scripts.bench.data import torchvision_loader
 from scaled.weak_graph import graph_status
-from scripts.gpu_common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
+from scripts.gpu.common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
 
 EVAL_N = 512  # images per timed evaluation; scaled to the preset's split in the projection
 
@@ -86,7 +86,7 @@ def matmul_peak(device, n: int) -> float:
 def flops_per_image(model: str, num_classes: int, size: int, shakedrop: bool) -> tuple[float, float]:
     """(forward, forward + backward) FLOPs per image of the E2E step, counted on the meta device:
     shapes only, no arithmetic (2026-12-02, 2 CPU cores, OMP_NUM_THREADS=1: 1.2 s for WRN-28-10, 1.7 s
-    for PyramidNet-272-200, each in a fresh process, imports excluded; scripts/README.md has the command)."""
+    for PyramidNet-272-200, each in a fresh process, imports excluded; scripts/gpu/README.md has the command)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):

@@ -1,17 +1,17 @@
-"""The GPU plan's one call (scripts/README.md): speed first, then correctness, then the budget run.
+"""The GPU plan's one call (scripts/gpu/README.md): speed first, then correctness, then the budget run.
 
-    bash scripts/gpu_check.sh                         # on the GPU box: this, its output tee'd to gpu_check.log
-    python -m scripts.gpu_check --tiny --out /tmp/c   # the same steps on the CPU, tiny (the tests)
+    bash scripts/gpu/check.sh                         # on the GPU box: this, its output tee'd to gpu_check.log
+    python -m scripts.gpu.check --tiny --out /tmp/c   # the same steps on the CPU, tiny (the tests)
 
 Steps, in order, each a subprocess with its own slice (seconds on the box; tiny mode has its own):
-  bench       190  scripts/gpu_bench.py: images/s, TFLOP/s, projected hours; it skips an item whose
+  bench       190  scripts/gpu/bench.py: images/s, TFLOP/s, projected hours; it skips an item whose
                    expected time would overrun and cuts one past its cap, so it ends inside its slice
-  bench_data   25  scripts/bench_data.py: batched device augmentation vs a torchvision DataLoader
+  bench_data   25  scripts/bench/data.py: batched device augmentation vs a torchvision DataLoader
   pytest       70  `pytest -m gpu -k "not cupy"`: the CUDA graph classifier (which fails when no graph
                    was captured) against the eager loop, a CUDA checkpoint restored on the CPU and on CUDA
-  engine      100  scripts/gpu_engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last,
+  engine      100  scripts/gpu/engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last,
                    killed after an epoch and resumed, E2E, PyramidNet + ShakeDrop; the graph recorded
-  budget     rest  scripts/budget.py on the carried gpu_stage/ (7 parts: 30,000 train / 5,000 val),
+  budget     rest  scripts/studies/budget.py on the carried gpu_stage/ (7 parts: 30,000 train / 5,000 val),
                    FOCA vs E2E x 2 seeds in the time left (at least 150 s)
 Later (a second call, never the first; --only): cupy_tests (pytest's NumPy-vs-CuPy checks, never run
 yet) and toy_cupy (the toy demos on CuPy: first-time kernel compiles), when CuPy imports.
@@ -36,9 +36,9 @@ import threading
 import time
 from pathlib import Path
 
-from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm, write_json
+from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm, write_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # (step, phase, slice on the GPU box, slice in tiny mode); None: the time left
 FIRST_CALL = [("bench", "speed", 190, 240), ("bench_data", "speed", 25, 60), ("pytest", "correctness", 70, 150),
               ("engine", "correctness", 100, 240), ("budget", "budget", None, 240)]
@@ -88,22 +88,22 @@ def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] |
     """The step's command line, or why it does not run (a string)."""
     py, tiny = [sys.executable, "-m"], ["--tiny"] if args.tiny else []
     if name == "bench":  # stops itself 10 s inside its slice: start-up and the final write fit
-        return [*py, "scripts.gpu_bench", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}",
+        return [*py, "scripts.gpu.bench", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}",
                 f"--items={args.bench_items}", *tiny, *(["--steps=2"] if args.tiny else [])]
     if name == "bench_data":
-        return [*py, "scripts.bench_data", f"--seconds={0.3 if args.tiny else 3}", f"--json={out / 'bench_data.json'}"]
+        return [*py, "scripts.bench.data", f"--seconds={0.3 if args.tiny else 3}", f"--json={out / 'bench_data.json'}"]
     if name in ("pytest", "cupy_tests"):
         if importlib.util.find_spec("pytest") is None:
             return "skipped (no pytest on this machine)"
         return [*py, "pytest", "-q", "-m", "gpu", "-k", "cupy" if name == "cupy_tests" else "not cupy",
                 "-p", "no:cacheprovider", "tests"]
     if name == "engine":
-        return [*py, "scripts.gpu_engine", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", *tiny]
+        return [*py, "scripts.gpu.engine", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", *tiny]
     if name == "budget":
         parts = [p for p in args.parts.split(",") if p and (REPO / p).is_dir()]
         if not parts and not args.tiny:
-            return f"failed (no staged data in {args.parts}: carry gpu_stage, made by python -m scripts.stage_cifar10 stage)"
-        return [*py, "scripts.budget", *([f"--parts={','.join(parts)}"] if parts else []), f"--out={out}",
+            return f"failed (no staged data in {args.parts}: carry gpu_stage, made by python -m scripts.gpu.stage_cifar10 stage)"
+        return [*py, "scripts.studies.budget", *([f"--parts={','.join(parts)}"] if parts else []), f"--out={out}",
                 f"--runs-dir={logs / 'budget_runs'}", f"--minutes={max(limit - 15, 30) / 60:.2f}", *tiny]
     if importlib.util.find_spec("cupy") is None:
         return "skipped (CuPy does not import here)"

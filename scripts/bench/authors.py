@@ -2,8 +2,8 @@
 (their per-image data_augment loop and their train() step, driven as scripts/crosscheck/authors_ref.py
 drives it) against scaled's engine (batched augmentation, scaled.foca.train_foca), same network.
 
-    python -m scripts.bench_authors                  # make bench-authors; ~1 min on 2 CPU cores
-    python -m scripts.bench_authors --model=pyramidnet-11-8 --steps=8
+    python -m scripts.bench.authors                  # make bench-authors; ~1 min on 2 CPU cores
+    python -m scripts.bench.authors --model=pyramidnet-11-8 --steps=8
 
 Both: fp32, one thread, CIFAR-sized random images (throughput does not depend on the pixels), batch
 128, R = 32, n_c = 100, 64 weak steps, cutout 16 (the paper's CIFAR-10 recipe), authors' mode for
@@ -93,7 +93,8 @@ def ours(run, steps: int) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="the authors' loop vs scaled's engine on one tiny problem (CPU)")
+    p = argparse.ArgumentParser(prog="python -m scripts.bench.authors",
+                                description="the authors' loop vs scaled's engine on one tiny problem (CPU)")
     p.add_argument("--model", default="wrn-10-1", help="wrn-<d>-<k> or pyramidnet-<d>-<alpha> (tiny: seconds)")
     p.add_argument("--steps", type=int, default=16, help="timed stage-1 steps of 128 images each")
     p.add_argument("--json", default="", help="also write the numbers to this file")
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     key_map(a.model, run.net.state_dict())  # the same network on both sides (names checked in the cross-check)
     res = {"theirs": theirs(ref, run, args, a.steps), "ours": ours(run, a.steps)}
     res.update(model=a.model, steps=a.steps, torch=torch.__version__, date=time.strftime("%Y-%m-%d"),
-               machine="CPU, 1 thread", command=" ".join(["python -m scripts.bench_authors", *(argv or sys.argv[1:])]))
+               machine="CPU, 1 thread", command=" ".join(["python -m scripts.bench.authors", *(argv or sys.argv[1:])]))
     r = {k: res["ours"][k] / res["theirs"][k] for k in ("images_per_s", "augment_images_per_s")}
     print(f"| {a.model}, CPU, 1 thread | the authors' loop | scaled's engine | ratio |\n|---|---|---|---|")
     print(f"| stage-1 step, images/s | {res['theirs']['images_per_s']} | {res['ours']['images_per_s']} | "

@@ -1,20 +1,20 @@
 """FOCA vs E2E on real CIFAR-10 in the minutes you have: one GPU (`make cifar10-budget`; also the GPU
-plan's budget run, scripts/README.md), or the CPU study on a laptop (`make cifar10-cpu`, --cpu).
+plan's budget run, scripts/gpu/README.md), or the CPU study on a laptop (`make cifar10-cpu`, --cpu).
 
     make cifar10-budget                                # MINUTES=10, data from $FOCA_DATA
     make cifar10-budget MINUTES=30 ARGS="--data-dir ~/data --download=true"
     make cifar10-cpu                                   # MINUTES=60 on the CPU -> results/cpu-<date>/
-    python -m scripts.budget --minutes 10 [--data-dir DIR | --dataset FILE.npz] [--out DIR] [--seeds 2]
-    python -m scripts.budget --tiny --out /tmp/b       # this code on the CPU, tiny WRN: ~2-4 min on 2 cores
+    python -m scripts.studies.budget --minutes 10 [--data-dir DIR | --dataset FILE.npz] [--out DIR] [--seeds 2]
+    python -m scripts.studies.budget --tiny --out /tmp/b       # this code on the CPU, tiny WRN: ~2-4 min on 2 cores
 
 GPU: the budget presets (scaled/presets.py: WRN-16-4 with the paper's global-features head, cutout
 16; FOCA's recipe and the E2E cutout recipe, their schedules compressed to the same epochs), --seeds
 seeds each, one run at a time (FOCA s0, E2E s0, FOCA s1, ...), with a few epochs of E2E fine-tuning
 after FOCA seed 0 when they cost under a tenth of the time.
-CPU (--cpu): the cpu-* presets (the small WRN and learning rates chosen on val by scripts/cpu_sweep.py,
+CPU (--cpu): the cpu-* presets (the small WRN and learning rates chosen on val by scripts/studies/cpu_sweep.py,
 one cosine schedule shape for both methods), plus FOCA with Table 1's head C, stage 3 after every
 FOCA seed, --jobs (2) single-thread runs at once; writes study.json, table.md (the verdict on each of
-the paper's claims: scripts/study_report.py) and features_pca.png / finetune.png to results/cpu-<date>/.
+the paper's claims: scripts/studies/study_report.py) and features_pca.png / finetune.png to results/cpu-<date>/.
 A rerun with the same --out keeps the sizing, skips finished runs and resumes killed ones.
 Data: cifar-10-batches-py/ in the data folder (official test set), the shared copy (test1k), or
 --download=true (torchvision); --dataset takes an arrays .npz, --parts the staged shared parts (the
@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.gpu_common import Stopped, card, error_text, pack, stop_on_sigterm, synthetic_npz, write_json
+from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm, synthetic_npz, write_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--device=cpu", "--precision=fp32", "--channels_last=false", "--model=wrn-10-1", "--train_subset=512",
         "--eval_subset=200", "--n_f=32", "--stage2_batch=32", "--n_c=20", "--weak_steps=8", "--val_size=500"]
 
@@ -99,7 +99,7 @@ def data_args(args, work: Path) -> tuple[list[str], dict]:
 
     info = {}
     if args.parts:
-        from scripts.stage_cifar10 import assemble
+        from scripts.gpu.stage_cifar10 import assemble
 
         dataset = str(work / "cifar10-staged.npz")
         info = assemble(Path(dataset), args.parts.split(","))
@@ -365,7 +365,7 @@ def finish(res: dict, out: Path, runs_dir: Path, cpu: bool) -> None:
     """Figures (and, for the CPU study, the verdicts and table.md); a failed figure is recorded, not raised."""
     try:
         if cpu:
-            from scripts.study_report import claims, figures, markdown
+            from scripts.studies.study_report import claims, figures, markdown
 
             res["figures"] = figures(res, out, runs_dir)
             res["claims"] = claims(res)
@@ -388,7 +388,7 @@ def figure(runs_dir: Path, png: Path, res: dict) -> None:
 
 def table(res: dict, out: Path) -> str:
     if res.get("cpu"):
-        from scripts.study_report import markdown
+        from scripts.studies.study_report import markdown
 
         return markdown(res) + f"\n{res['total_seconds']:.0f} s in all; results in {out}"
     d = res["data"]

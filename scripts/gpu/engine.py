@@ -6,8 +6,8 @@ the CPU: the three stages, resume, the CLI, the CUDA weak-classifier graph (each
 $FOCA_WEAK_GRAPH_LOG what scaled/weak_graph.py captured; on CUDA a FOCA run without a captured graph,
 or with a failed capture, fails the checks: the eager fallback would give the same numbers and hide it).
 
-    python3 -m scripts.gpu_engine --out $OUT       # on the GPU box (the plan's call, scripts/README.md), ~1 min
-    python -m scripts.gpu_engine --tiny --out /tmp/e   # the same code on the CPU in fp32 (the tests)
+    python3 -m scripts.gpu.engine --out $OUT       # on the GPU box (the plan's call, scripts/gpu/README.md), ~1 min
+    python -m scripts.gpu.engine --tiny --out /tmp/e   # the same code on the CPU in fp32 (the tests)
 
 Writes $OUT/gpu_engine.json after every run: each run's exit status, seconds, summary and stages;
 the resumed run against the uninterrupted one (on the CPU equal bit for bit; on CUDA, cudnn's
@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.gpu_common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
+from scripts.gpu.common import Stopped, card, error_text, stop_on_sigterm, synthetic_npz, write_json
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def train(args: list[str], timeout: float, env=None) -> dict:

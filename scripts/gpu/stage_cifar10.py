@@ -1,14 +1,14 @@
 """Carry the shared CIFAR-10 copy to the GPU box, where one call takes at most 64 MiB of files.
 
-    python -m scripts.stage_cifar10 stage [DATA] [--parts=N]   # here: gpu_stage/, the most parts that fit
-    python3 -m scripts.stage_cifar10 assemble OUT.npz DIR...   # on the box: every part found -> arrays
+    python -m scripts.gpu.stage_cifar10 stage [DATA] [--parts=N]   # here: gpu_stage/, the most parts that fit
+    python3 -m scripts.gpu.stage_cifar10 assemble OUT.npz DIR...   # on the box: every part found -> arrays
 
 The shared copy ($FOCA_DATA/cifar10, ../shared/data by default) is 10 training parts of 5,000 images
 (lossless WebP sprites, ~8.1 MiB each) and a 1,000-image test part (1.6 MiB): 83 MB, more than one
 call carries. `stage` copies the test part, unpack.py and as many training parts as fit beside the
 working tree under the limit less 1 MiB (7 on 2026-12-02: 58.0 MiB + a 1.2 MiB tree = 59.3 of 64;
 8 would be 66.1 without the tree) into gpu_stage/, the one folder the plan's single call carries
-(scripts/README.md), and prints the sizes. `assemble` decodes every part it finds (each part once,
+(scripts/gpu/README.md), and prints the sizes. `assemble` decodes every part it finds (each part once,
 by name) in the folders given: all 10 give the 50,000 training images, checked against unpack.py's
 SHA-256; fewer give 5,000 per part, and what was found is returned to be reported.
 Decoding needs Pillow with WebP, else torchvision.io.decode_webp.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LIMIT_MIB = 64  # what one device call carries: the working tree and the carried folders together
 STAGE = "gpu_stage"
 TEST = "cifar10_test_first1000_webp_p00.npz"
@@ -49,7 +49,7 @@ def stage(src: Path, parts: int = 0, dest: Path = REPO / STAGE) -> dict:
     """gpu_stage/: the test part, unpack.py and `parts` training parts (0: the most that fit)."""
     if not (src / "unpack.py").is_file():
         raise SystemExit(f"error: no shared CIFAR-10 copy in {src} (expected unpack.py and its parts); "
-                         "pass the data folder: python -m scripts.stage_cifar10 stage DATA")
+                         "pass the data folder: python -m scripts.gpu.stage_cifar10 stage DATA")
     mib = {f: (src / f).stat().st_size / 2 ** 20 for f in [TEST, "unpack.py", *map(part_name, range(10))]}
     tree = tree_mib()
     fixed = tree + mib[TEST] + mib["unpack.py"]
@@ -118,7 +118,7 @@ def assemble(out: Path, dirs) -> dict:
     train = sorted(n for n in found if "_train_" in n)
     if not train or TEST not in found:
         raise SystemExit(f"error: no CIFAR-10 parts in {' '.join(map(str, dirs))} (need training parts and {TEST}); "
-                         "stage them with `python -m scripts.stage_cifar10 split`")
+                         "stage them with `python -m scripts.gpu.stage_cifar10 split`")
     xs, ys = zip(*(_read_part(found[n], "y_train") for n in train))
     x_train, y_train = np.concatenate(xs), np.concatenate(ys)
     x_test, y_test = _read_part(found[TEST], "y_test")

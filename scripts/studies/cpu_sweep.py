@@ -1,6 +1,6 @@
 """How the CPU study's network and learning rates were chosen, on the validation split only.
 
-    python -m scripts.cpu_sweep [--out results/cpu-<date>] [--subset 10000]     # ~10 min on 2 cores
+    python -m scripts.studies.cpu_sweep [--out results/cpu-<date>] [--subset 10000]     # ~10 min on 2 cores
 
 Not part of the timed study (`make cifar10-cpu`): it costs about a sixth of it, and the presets
 cpu-foca / cpu-e2e record its outcome. Two phases, runs two at a time with one thread each (the
@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.budget import REPO, lanes, probe_args, probe_result
-from scripts.gpu_common import card, write_json
+from scripts.studies.budget import REPO, lanes, probe_args, probe_result
+from scripts.gpu.common import card, write_json
 
 # Candidates: wrn-10-2 and wider were left out by throughput alone (2026-12-02, 1 thread, batch 128:
 # wrn-10-1 497, wrn-16-1 399, wrn-10-2 182, wrn-16-2 130 img/s): at 182 img/s, 6 runs of 5 epochs

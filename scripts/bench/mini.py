@@ -1,7 +1,7 @@
 """Benchmark (not a test): one FOCA iteration (R = 1 and R = 32) and one E2E iteration in minifoca
 (NumPy) against the same computation written in torch, on the CPU.
 
-    make bench-mini                  # or: python -m scripts.bench_mini [--threads 1] [--json PATH]
+    make bench-mini                  # or: python -m scripts.bench.mini [--threads 1] [--json PATH]
 
 Sizes are the digits setting: MLP 64-256-256-32 with BN, n_f = 128, n_c = 100, 64 weak steps,
 float32. Both sides get the same number of threads (default 1: fastest for these small
@@ -59,7 +59,7 @@ def bench(fn, repeats: int) -> float:
 
 
 def main(argv=None) -> int:
-    p = ArgParser("python -m scripts.bench_mini", __doc__)
+    p = ArgParser("python -m scripts.bench.mini", __doc__)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=64)
     p.add_argument("--json", default="")

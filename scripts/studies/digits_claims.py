@@ -1,7 +1,7 @@
 """FOCA vs E2E on real digits over several seeds with minifoca: the numbers quoted in the README.
 
-    python -m scripts.digits_claims                   # 5 seeds x 2 methods, about 2 min on 2 CPU cores
-    python -m scripts.digits_claims --seeds 5 --json results/digits_claims_cpu.json --bn=false
+    python -m scripts.studies.digits_claims                   # 5 seeds x 2 methods, about 2 min on 2 CPU cores
+    python -m scripts.studies.digits_claims --seeds 5 --json results/digits_claims_cpu.json --bn=false
 
 Any further `--key=value` is a minifoca Config override applied to both methods. Prints one row per
 method with mean +- std over seeds of test error, few-label error and the feature statistics.
@@ -48,7 +48,7 @@ def table(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = ArgParser("python -m scripts.digits_claims", __doc__,
+    p = ArgParser("python -m scripts.studies.digits_claims", __doc__,
                   epilog="\n".join(["config fields (minifoca.config.Config, the digits preset's values):",
                                     *options_help(PRESETS["digits"])]))
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, each method once per seed")
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     results = run_seeds(range(args.seeds), overrides)
     if args.json:
         meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
-                "command": "python -m scripts.digits_claims " + " ".join(argv or sys.argv[1:])}
+                "command": "python -m scripts.studies.digits_claims " + " ".join(argv or sys.argv[1:])}
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "runs": results}, fh, indent=1)
     print("errors in %, mean +- std over seeds; " + results["foca"][0]["protocol"])

@@ -1,7 +1,7 @@
 """make bench-data: images/s of scaled/augment.py's batched pipeline against torchvision transforms in
 a DataLoader, on the CPU and, when CUDA is there, on the GPU. A benchmark, not a test.
 
-    python -m scripts.bench_data [--data_dir=PATH] [--preset=cifar10] [--batch=512] [--workers=2]
+    python -m scripts.bench.data [--data_dir=PATH] [--preset=cifar10] [--batch=512] [--workers=2]
                                  [--seconds=4] [--threads=0] [--json=PATH]
 
 Both pipelines do the same work per image: pad 4 + random 32x32 crop, horizontal flip, normalise,
@@ -123,7 +123,7 @@ def bench_torchvision(ds, cfg, device, batch: int, workers: int, seconds: float)
 
 
 def main(argv=None) -> int:
-    ap = ArgParser("python -m scripts.bench_data", __doc__)
+    ap = ArgParser("python -m scripts.bench.data", __doc__)
     ap.add_argument("--data_dir", default="", help="shared data folder (none: $FOCA_DATA)")
     ap.add_argument("--preset", default="cifar10", choices=[k for k in PRESETS if k.startswith("cifar")],
                     help="scaled.augment preset to time")

@@ -2,11 +2,11 @@
 a stage, a preset, the evaluation path, the data pipeline, the authors'-mode switches) and confirm
 the test suite catches each break.
 
-    make mutate          # or: python -m scripts.mutate [--only NAME] [--tests "tests/test_layers.py ..."]
+    make mutate          # or: python -m scripts.dev.mutate [--only NAME] [--tests "tests/test_layers.py ..."]
 
 Each mutation is applied to a throw-away copy of the working tree (the checkout is never touched),
 then the fast gradient/optimiser/cross-check tests run there. A mutation the suite does not catch
-("survived") makes the script exit non-zero. The list lives here so the README can quote it.
+("survived") makes the script exit non-zero. The list lives here so docs/testing.md can quote it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TESTS = ("tests/test_layers.py tests/test_optim.py tests/test_foca.py tests/test_convert.py "
                  "tests/test_crosscheck.py")
 
@@ -127,7 +127,7 @@ MUTATIONS = [
      "run.results.update(run.report())\n            run.results['test_error'] = min(r.get('test_error', 1) for r in run.records)\n            # The number",
      "tests/test_eval_path.py"),
     # presets and recipes (scaled/recipes.py is the table they are tested against)
-    ("config default lr typo", "scaled/config.py", "lr: float = 0.03  # docs/FOCA.md", "lr: float = 0.3  # docs/FOCA.md",
+    ("config default lr typo", "scaled/config.py", "lr: float = 0.03  # docs/algorithm.md", "lr: float = 0.3  # docs/algorithm.md",
      "tests/test_recipes.py"),
     ("E2E cutout milestones", "scaled/presets.py", "milestones=(0.3, 0.6, 0.8), lr_gamma=0.2",
      "milestones=(0.3, 0.6, 0.9), lr_gamma=0.2", "tests/test_recipes.py"),
@@ -175,9 +175,9 @@ MUTATIONS = [
      "(float(v.std()) if len(v) > 1 else None)", "tests/test_report_numbers.py"),
     ("report mean keeps diverged runs", "scaled/report_runs.py", "if x is not None and math.isfinite(x)",
      "if x is not None", "tests/test_report_numbers.py"),
-    ("budget std with ddof 0", "scripts/budget.py", "float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)]",
+    ("budget std with ddof 0", "scripts/studies/budget.py", "float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)]",
      "float(v.std()) if len(v) > 1 else 0.0, len(v)]", "tests/test_report_numbers.py"),
-    ("digits claims std with ddof 0", "scripts/digits_claims.py", "v.std(ddof=1) if len(v) > 1 else 0",
+    ("digits claims std with ddof 0", "scripts/studies/digits_claims.py", "v.std(ddof=1) if len(v) > 1 else 0",
      "v.std() if len(v) > 1 else 0", "tests/test_report_numbers.py"),
     ("toy report std with ddof 0", "toy/report.py", '"std": float(v.std(ddof=1)) if len(v) > 1 else 0.0',
      '"std": float(v.std()) if len(v) > 1 else 0.0', "tests/test_report_numbers.py"),
@@ -228,7 +228,8 @@ def run_one(name, rel, old, new, tests: str) -> tuple[str, float, str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="break one line at a time; the tests must fail")
+    p = argparse.ArgumentParser(prog="python -m scripts.dev.mutate",
+                                description="break one line at a time; the tests must fail")
     p.add_argument("--only", default="", help="run the mutations whose name contains this")
     p.add_argument("--tests", default=DEFAULT_TESTS)
     args = p.parse_args(argv)

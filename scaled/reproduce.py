@@ -1,9 +1,9 @@
 """One command per paper result: every preset of a group over seeds, then the report beside the paper.
 
-    python -m scripts.reproduce cifar10                 # Table 2 CIFAR-10: FOCA, E2E, E2E at 600 epochs, x 3 seeds
-    python -m scripts.reproduce table1 --seeds 5 --data-dir /data
-    python -m scripts.reproduce cifar10 --only wrn28-c10-foca --seeds 1 --dry-run     # print the plan only
-    python -m scripts.reproduce smoke --train_subset=256                               # the pipeline on a CPU
+    python -m scaled.reproduce cifar10                 # Table 2 CIFAR-10: FOCA, E2E, E2E at 600 epochs, x 3 seeds
+    python -m scaled.reproduce table1 --seeds 5 --data-dir /data
+    python -m scaled.reproduce cifar10 --only wrn28-c10-foca --seeds 1 --dry-run     # print the plan only
+    python -m scaled.reproduce smoke --train_subset=256                               # the pipeline on a CPU
     make cifar10 SEEDS=5 ARGS="--data-dir /data"        # the same through make (mk/reproduce.mk)
 
 Name one group (listed below; scaled.report_runs.GROUPS). Any `--key=value` (or `--key value`) of

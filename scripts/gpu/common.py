@@ -2,7 +2,7 @@
 kill at any moment keeps what was measured), SIGTERM turned into an exception (so `timeout` still
 lets the script write its file and print its table), and synthetic images of the real shapes.
 
-The GPU box's limits shape these (scripts/README.md): results come back as at most 8 files of at
+The GPU box's limits shape these (scripts/gpu/README.md): results come back as at most 8 files of at
 most 16 MiB, at most 2 folders deep, and a call is killed at its time limit.
 """
 from __future__ import annotations
