@@ -115,8 +115,8 @@ MUTATIONS = [
     # the evaluation path
     ("evaluation in training mode", "scaled/engine.py", "        self.net.eval()\n", "        self.net.train()\n",
      "tests/test_eval_path.py"),
-    ("evaluation leaves the network in eval mode", "scaled/engine.py", "        self.net.train()\n        return torch.cat(out), y",
-     "        return torch.cat(out), y", "tests/test_eval_path.py"),
+    ("evaluation leaves the network in eval mode", "scaled/engine.py", "        self.net.train()\n        return torch.cat(out)",
+     "        return torch.cat(out)", "tests/test_eval_path.py"),
     ("evaluation normalised with swapped statistics", "scaled/engine.py",
      "normalize(x[i:i + self.cfg.eval_batch], self.data.mean, self.data.std)",
      "normalize(x[i:i + self.cfg.eval_batch], self.data.std, self.data.mean)", "tests/test_eval_path.py"),
