@@ -22,7 +22,19 @@ def minifoca_impl(f_train, t_train, f_test, t_test, n_classes, cfg, rng) -> floa
     return foca.few_label_error(f_train, t_train, f_test, t_test, n_classes, cfg, rng)
 
 
-IMPLS = [pytest.param(minifoca_impl, id="minifoca")]
+def scaled_impl(f_train, t_train, f_test, t_test, n_classes, cfg, rng) -> float:
+    """scaled.few_labels: labelled sets drawn by label_sets from a torch generator seeded from rng."""
+    import torch
+
+    from scaled.few_labels import few_label_error, label_sets
+
+    gen = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+    T = torch.from_numpy
+    sets = label_sets(T(t_train), n_classes, cfg.few_labels, cfg.few_label_draws, gen)
+    return few_label_error(T(f_train), T(t_train), T(f_test), T(t_test), n_classes, cfg, sets, gen)
+
+
+IMPLS = [pytest.param(minifoca_impl, id="minifoca"), pytest.param(scaled_impl, id="scaled")]
 K, D = 3, 4
 
 
