@@ -215,25 +215,25 @@ def main(argv=None) -> int:
         source = Path(opts["init_from"]) if opts["init_from"] else None
         # a run stopped before its first checkpoint resumes from the start: its config, seeded anew
         start = resume if resume and (resume / CHECKPOINT).is_file() else source
-        run = Run(cfg, resume_from=start)
-        if source:
-            init_from.started(run, cfg)
-        if opts["quiet"]:
-            run.progress = Progress("quiet")
-        if run.rank == 0:
-            announce(cfg, opts, run)
-            name = opts["name"] or default_name(opts["preset"] or cfg.method, f"s{cfg.seed}")
-            extra = {"init_from": str(source.resolve())} if source else {}
-            run.rundir = RunDir(resume or Path(cfg.out_dir) / name,
-                                {**to_dict(cfg), "preset": opts["preset"], "fidelity": fidelity(cfg), **extra},
-                                resume=resume is not None, overwrite=opts["overwrite"])
-            if resume or source:
-                run.rundir.rewrite_log(run.records)  # what the checkpoint knows; drops a half epoch
-            if source:  # the new folder resumes on its own from the start of its stage 3
-                shutil.copyfile(source / CHECKPOINT, run.rundir.path / CHECKPOINT)
-        if start:
-            run.saved_pos = run.pos
-        with interrupt.handled():
+        run = Run(cfg, resume_from=start)  # (a Ctrl-C while the data loads or the ranks meet ends it at once)
+        with interrupt.handled():  # from here SIGINT/SIGTERM ask for a stop (scaled/interrupt.py)
+            if source:
+                init_from.started(run, cfg)
+            if opts["quiet"]:
+                run.progress = Progress("quiet")
+            if run.rank == 0:
+                announce(cfg, opts, run)
+                name = opts["name"] or default_name(opts["preset"] or cfg.method, f"s{cfg.seed}")
+                extra = {"init_from": str(source.resolve())} if source else {}
+                run.rundir = RunDir(resume or Path(cfg.out_dir) / name,
+                                    {**to_dict(cfg), "preset": opts["preset"], "fidelity": fidelity(cfg), **extra},
+                                    resume=resume is not None, overwrite=opts["overwrite"])
+                if resume or source:
+                    run.rundir.rewrite_log(run.records)  # what the checkpoint knows; drops a half epoch
+                if source:  # the new folder resumes on its own from the start of its stage 3
+                    shutil.copyfile(source / CHECKPOINT, run.rundir.path / CHECKPOINT)
+            if start:
+                run.saved_pos = run.pos
             summary = run_all(run)
         if run.rank == 0:
             summary["run_dir"] = str(run.rundir.path)
@@ -245,8 +245,8 @@ def main(argv=None) -> int:
         if run.rank == 0:
             print(stopped(run, e.signum), file=sys.stderr)
         return 128 + e.signum
-    except KeyboardInterrupt:  # before training began (loading the data): nothing to keep
-        print("interrupted before training began: nothing saved", file=sys.stderr)
+    except KeyboardInterrupt:  # while the data loaded or the ranks met: nothing started
+        print("interrupted before training began: nothing saved; run the same command again", file=sys.stderr)
         return 130
     finally:
         dist.shutdown()

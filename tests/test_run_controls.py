@@ -22,7 +22,7 @@ STEPS = 12  # per epoch: syn_args hold 512 - 128 (val) = 384 training images, n_
 
 def train(*args, env=None):
     return subprocess.run([sys.executable, "-m", "scaled.train", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=600, env={**os.environ, **(env or {})})
+                          timeout=1800, env={**os.environ, **(env or {})})
 
 
 def summary_of(r):
