@@ -315,8 +315,12 @@ def main(argv=None) -> int:
     p.add_argument("--items", default="first", help="positions to run: first (1-10), all, or e.g. 11,12")
     p.add_argument("--compile", action="store_true", help="also list torch.compile (items 13, 14; ~2 min each)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--deadline", type=float, default=0, help="a clock time (time.time()) not to pass: the caller's "
+                   "slice, which also counts this process's start-up and imports")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.deadline:
+        args.budget_s = min(args.budget_s, args.deadline - time.time())
     device = "cpu" if args.tiny else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA GPU here; run with --tiny for the CPU smoke of this script", file=sys.stderr)
