@@ -17,7 +17,8 @@ depend on pixel values; real data: scripts/budget.py), items in order of importa
     the weak batch's forward (n_c / (R n_f) per training image) for FOCA;
   - projected hours on this card for every row of Tables 1-3: training, stage 2, stage 3, a
     checkpoint per epoch and the evaluations, each from a measured number (none where one is missing).
-Time: --budget-s is this script's own slice, from its start. An item starts only when the seconds
+Time: --budget-s is this script's own slice, from its start (--deadline, a clock time from the caller,
+can shorten it: the caller's slice also counts start-up and imports). An item starts only when the seconds
 spent plus its expected seconds fit (expected: its prior in PLAN, a guess for an H200, times the median
 measured/prior ratio of the items done so far), and runs under a cap (its own, or what is left of the
 slice, whichever is less): an item past it is cut (SIGALRM) and the next one runs. PyramidNet-272

@@ -86,7 +86,8 @@ def test_gpu_bench_keeps_inside_its_slice_and_cuts_an_item_past_it(tmp_path):
 
 
 def test_gpu_bench_sigkill_in_stage_2_keeps_the_stage_1_rate(tmp_path):
-    proc = start("scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}", env={"FOCA_TEST_HOLD": "stage 2"})
+    proc = start("scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}", "--budget-s=1200",
+                 env={"FOCA_TEST_HOLD": "stage 2"})
     f = tmp_path / "gpu_bench.json"
     reached = wait_for(f, lambda d: "images_per_s" in d["items"].get("wrn28 FOCA R=32", {}), proc, timeout=900)
     proc.send_signal(signal.SIGKILL)

@@ -47,9 +47,10 @@ def wait_for(path: Path, ready, proc, timeout=300):
 
 def test_gpu_bench_json_is_complete_after_sigkill(tmp_path):
     """SIGKILL midway: the file still parses, and holds every finished item in full."""
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}"],
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.gpu_bench", "--tiny", "--steps=2", f"--out={tmp_path}",
+                             "--budget-s=1200"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    reached = wait_for(tmp_path / "gpu_bench.json", lambda d: len(d["items"]) >= 3, proc)
+    reached = wait_for(tmp_path / "gpu_bench.json", lambda d: len(d["items"]) >= 3, proc, timeout=900)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert reached, "gpu_bench never finished 3 items"
