@@ -187,13 +187,13 @@ FIRST = list(range(1, 11))  # 11, 12 (and 13, 14 with --compile): a second call'
 
 def plan(tiny: bool, compile_: bool) -> list[tuple]:
     """(position, item, preset, overrides, kind, prior_s, cap_s) of every item, in order. Tiny: the small
-    networks (overrides 0: a WRN, 1: a PyramidNet), and priors and caps for 2 CPU cores."""
+    networks (overrides 0: a WRN, 1: a PyramidNet), and priors and caps for a shared 2-core CPU."""
     net = ({"model": "wrn-10-1"}, {"model": "pyramidnet-11-8"}) if tiny else ({}, {})
     out = []
     for pos, (item, preset, over, kind, prior, cap) in enumerate(ITEMS + (COMPILED if compile_ else []), 1):
         base = net[over] if isinstance(over, int) else {} if kind == "weak" else net[0]
         over = {**base, **({} if isinstance(over, int) else over)}
-        out.append((pos, item, preset, over, kind, 3 if tiny else prior, 60 if tiny else cap))
+        out.append((pos, item, preset, over, kind, 3 if tiny else prior, 300 if tiny else cap))
     return out
 
 
