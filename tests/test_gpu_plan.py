@@ -86,9 +86,10 @@ def test_gpu_bench_keeps_inside_its_slice_and_cuts_an_item_past_it(tmp_path):
 
 
 def test_gpu_bench_sigkill_in_stage_2_keeps_the_stage_1_rate(tmp_path):
-    proc = start("scripts.gpu.bench", "--tiny", "--steps=2", f"--out={tmp_path}", env={"FOCA_TEST_HOLD": "stage 2"})
+    proc = start("scripts.gpu.bench", "--tiny", "--steps=2", f"--out={tmp_path}", "--budget-s=1200",
+                 env={"FOCA_TEST_HOLD": "stage 2"})
     f = tmp_path / "gpu_bench.json"
-    reached = wait_for(f, lambda d: "images_per_s" in d["items"].get("wrn28 FOCA R=32", {}), proc)
+    reached = wait_for(f, lambda d: "images_per_s" in d["items"].get("wrn28 FOCA R=32", {}), proc, timeout=900)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert reached, "gpu_bench never wrote the stage-1 numbers"
@@ -176,8 +177,8 @@ def test_the_one_call_tiny_brings_back_its_8_files(tmp_path):
     staged_halves(tmp_path)
     out = tmp_path / "out"
     r = subprocess.run(["bash", "scripts/gpu/check.sh", "--tiny", f"--parts={tmp_path / 'a'},{tmp_path / 'b'}"],
-                       cwd=REPO, capture_output=True, text=True, timeout=1500,
-                       env={**ENV, "OUT": str(out), "BUDGET_S": "1000"})
+                       cwd=REPO, capture_output=True, text=True, timeout=2500,
+                       env={**ENV, "OUT": str(out), "BUDGET_S": "2400"})
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert_collectable(out)
     assert {p.name for p in out.iterdir()} == ONE_CALL
@@ -223,7 +224,7 @@ def test_the_one_call_stopped_in_each_phase_keeps_what_it_measured(tmp_path, pha
     path, gpu_check.json says where, the logs archive is whole, <= 8 files, no stray .tmp, table last."""
     out = tmp_path / "out"
     proc = start("scripts.gpu.check", "--tiny", f"--out={out}", f"--only={only}", f"--logs={tmp_path / 'logs'}")
-    deadline, hit = time.time() + 400, False
+    deadline, hit = time.time() + 900, False
     while time.time() < deadline and proc.poll() is None and not hit:
         try:
             hit = bool(ready(out))
@@ -253,8 +254,8 @@ def test_the_one_call_stopped_in_each_phase_keeps_what_it_measured(tmp_path, pha
 
 def test_budget_packs_its_runs_on_the_stop_path(tmp_path):
     runs = tmp_path / "runs"
-    proc = start("scripts.studies.budget", "--tiny", "--minutes=3", "--pack", f"--out={tmp_path / 'out'}", f"--runs-dir={runs}")
-    deadline = time.time() + 300
+    proc = start("scripts.studies.budget", "--tiny", "--minutes=6", "--pack", f"--out={tmp_path / 'out'}", f"--runs-dir={runs}")
+    deadline = time.time() + 900
     metrics = runs / "budget-e2e-s0" / "metrics.jsonl"
     while time.time() < deadline and proc.poll() is None and not (metrics.is_file() and metrics.read_text().strip()):
         time.sleep(0.1)

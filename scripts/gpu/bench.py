@@ -17,7 +17,8 @@ depend on pixel values; real data: scripts/studies/budget.py), items in order of
     the weak batch's forward (n_c / (R n_f) per training image) for FOCA;
   - projected hours on this card for every row of Tables 1-3: training, stage 2, stage 3, a
     checkpoint per epoch and the evaluations, each from a measured number (none where one is missing).
-Time: --budget-s is this script's own slice, from its start. An item starts only when the seconds
+Time: --budget-s is this script's own slice, from its start (--deadline, a clock time from the caller,
+can shorten it: the caller's slice also counts start-up and imports). An item starts only when the seconds
 spent plus its expected seconds fit (expected: its prior in PLAN, a guess for an H200, times the median
 measured/prior ratio of the items done so far), and runs under a cap (its own, or what is left of the
 slice, whichever is less): an item past it is cut (SIGALRM) and the next one runs. PyramidNet-272
@@ -186,13 +187,13 @@ FIRST = list(range(1, 11))  # 11, 12 (and 13, 14 with --compile): a second call'
 
 def plan(tiny: bool, compile_: bool) -> list[tuple]:
     """(position, item, preset, overrides, kind, prior_s, cap_s) of every item, in order. Tiny: the small
-    networks (overrides 0: a WRN, 1: a PyramidNet), and priors and caps for 2 CPU cores."""
+    networks (overrides 0: a WRN, 1: a PyramidNet), and priors and caps for a shared 2-core CPU."""
     net = ({"model": "wrn-10-1"}, {"model": "pyramidnet-11-8"}) if tiny else ({}, {})
     out = []
     for pos, (item, preset, over, kind, prior, cap) in enumerate(ITEMS + (COMPILED if compile_ else []), 1):
         base = net[over] if isinstance(over, int) else {} if kind == "weak" else net[0]
         over = {**base, **({} if isinstance(over, int) else over)}
-        out.append((pos, item, preset, over, kind, 3 if tiny else prior, 60 if tiny else cap))
+        out.append((pos, item, preset, over, kind, 3 if tiny else prior, 300 if tiny else cap))
     return out
 
 
@@ -315,8 +316,12 @@ def main(argv=None) -> int:
     p.add_argument("--items", default="first", help="positions to run: first (1-10), all, or e.g. 11,12")
     p.add_argument("--compile", action="store_true", help="also list torch.compile (items 13, 14; ~2 min each)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--deadline", type=float, default=0, help="a clock time (time.time()) not to pass: the caller's "
+                   "slice, which also counts this process's start-up and imports")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.deadline:
+        args.budget_s = min(args.budget_s, args.deadline - time.time())
     device = "cpu" if args.tiny else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA GPU here; run with --tiny for the CPU smoke of this script", file=sys.stderr)

@@ -40,9 +40,11 @@ from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm,
 
 REPO = Path(__file__).resolve().parents[2]
 # (step, phase, slice on the GPU box, slice in tiny mode); None: the time left
-FIRST_CALL = [("bench", "speed", 190, 240), ("bench_data", "speed", 25, 60), ("pytest", "correctness", 70, 150),
-              ("engine", "correctness", 100, 240), ("budget", "budget", None, 240)]
-LATER = [("cupy_tests", "later", 60, 120), ("toy_cupy", "later", 40, 120)]
+# (tiny: generous slices, only against a hang: a shared 2-core CPU can run 5x slower than when idle;
+# the budget run fills its slice, so it gets a short one)
+FIRST_CALL = [("bench", "speed", 190, 600), ("bench_data", "speed", 25, 300), ("pytest", "correctness", 70, 300),
+              ("engine", "correctness", 100, 600), ("budget", "budget", None, 240)]
+LATER = [("cupy_tests", "later", 60, 300), ("toy_cupy", "later", 40, 300)]
 BUDGET_MIN = {False: 150, True: 60}  # seconds the budget run needs at least (probe, 4 runs' start-up)
 
 
@@ -87,8 +89,9 @@ def run_step(cmd: list[str], log: Path, timeout: float) -> tuple[object, float]:
 def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] | str:
     """The step's command line, or why it does not run (a string)."""
     py, tiny = [sys.executable, "-m"], ["--tiny"] if args.tiny else []
-    if name == "bench":  # stops itself 10 s inside its slice: start-up and the final write fit
-        return [*py, "scripts.gpu.bench", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}",
+    end = f"--deadline={time.time() + limit - 10:.1f}"  # the slice counts the step's start-up and imports
+    if name == "bench":  # stops itself 10 s inside its slice: the final write and table fit
+        return [*py, "scripts.gpu.bench", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", end,
                 f"--items={args.bench_items}", *tiny, *(["--steps=2"] if args.tiny else [])]
     if name == "bench_data":
         return [*py, "scripts.bench.data", f"--seconds={0.3 if args.tiny else 3}", f"--json={out / 'bench_data.json'}"]
@@ -98,7 +101,7 @@ def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] |
         return [*py, "pytest", "-q", "-m", "gpu", "-k", "cupy" if name == "cupy_tests" else "not cupy",
                 "-p", "no:cacheprovider", "tests"]
     if name == "engine":
-        return [*py, "scripts.gpu.engine", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", *tiny]
+        return [*py, "scripts.gpu.engine", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", end, *tiny]
     if name == "budget":
         parts = [p for p in args.parts.split(",") if p and (REPO / p).is_dir()]
         if not parts and not args.tiny:
@@ -113,7 +116,7 @@ def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] |
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="The GPU plan's one call: speed, correctness, the budget run")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
-    p.add_argument("--budget-s", type=float, default=540, help="seconds for all steps together")
+    p.add_argument("--budget-s", type=float, default=0, help="seconds for all steps together (default 540; tiny 2400)")
     p.add_argument("--tiny", action="store_true", help="the same steps on the CPU, tiny (tests)")
     p.add_argument("--only", default="", help="comma-separated steps to run (a second call's)")
     p.add_argument("--bench-items", default="first", help="gpu_bench --items (a second call: the table's list)")
@@ -122,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--logs", default="", help="folder for the steps' logs (default: a new temporary one)")
     args = p.parse_args(argv)
     args.parts = ("" if args.tiny else "gpu_stage") if args.parts is None else args.parts
+    args.budget_s = args.budget_s or (2400 if args.tiny else 540)
     import torch
 
     if not args.tiny and not torch.cuda.is_available():

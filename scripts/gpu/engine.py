@@ -59,8 +59,9 @@ def main(argv=None) -> int:
     p.add_argument("--tiny", action="store_true", help="the same on the CPU in fp32 (tests)")
     p.add_argument("--timeout", type=float, default=90, help="seconds per training run")
     p.add_argument("--budget-s", type=float, default=300, help="seconds for all runs: none runs past it")
+    p.add_argument("--deadline", type=float, default=0, help="a clock time (time.time()) not to pass (the caller's)")
     args = p.parse_args(argv)
-    deadline = time.perf_counter() + args.budget_s
+    deadline = time.perf_counter() + min(args.budget_s, args.deadline - time.time() if args.deadline else args.budget_s)
     import torch
 
     if not args.tiny and not torch.cuda.is_available():
