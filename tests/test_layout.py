@@ -165,7 +165,7 @@ def test_every_docs_page_named_in_the_code_exists():
 
 
 # Pages under docs/ that work in progress adds; a link to one may wait for it (drop the entry once it lands).
-PENDING = {"api.md": "issue 21: your own models and data", "multinode.md": "issue 22: several machines"}
+PENDING: dict[str, str] = {}  # docs pages named before they exist: {name: the issue writing it}
 
 
 # Paths into the project's own folders, as code and pages write them (a * is a glob; <...> a placeholder).
