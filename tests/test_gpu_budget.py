@@ -92,7 +92,7 @@ def test_gpu_budget_tiny_brings_back_everything(tmp_path):
 
 
 def test_budget_json_is_complete_after_sigkill(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.studies.budget", "--tiny", "--minutes=1.5", f"--out={tmp_path}"],
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.studies.budget", "--tiny", "--minutes=2.5", f"--out={tmp_path}"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     reached = wait_for(tmp_path / "budget.json", lambda d: len(d["runs"]["foca"]) >= 1, proc)
     proc.send_signal(signal.SIGKILL)

@@ -28,7 +28,7 @@ def start(*args, env=None):
 
 # --- the plan page ------------------------------------------------------------------------------------
 def plan_calls():
-    text = (REPO / "scripts" / "README.md").read_text()
+    text = (REPO / "scripts" / "gpu" / "README.md").read_text()
     return text, re.findall(r'`(run\(command="([^"]+)", carry=(\[[^\]]*\]), timeout_s=(\d+)\))`', text)
 
 
@@ -270,7 +270,7 @@ def test_budget_packs_its_runs_on_the_stop_path(tmp_path):
 
 def test_the_wrappers_run_python_unbuffered():
     """A step killed at its limit keeps the lines that say where it hung: no block buffer in the pipe."""
-    for sh in ("gpu_check.sh", "gpu_budget.sh"):
+    for sh in ("gpu/check.sh", "gpu/budget.sh"):
         r = subprocess.run(["env", "-u", "PYTHONUNBUFFERED", "bash", "-c",
                             f"sed -n '/^export/p' scripts/{sh} | bash -c 'source /dev/stdin; echo $PYTHONUNBUFFERED'"],
                            cwd=REPO, capture_output=True, text=True)

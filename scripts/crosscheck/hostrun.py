@@ -17,6 +17,7 @@ import torch
 import scaled.foca as scaled_foca
 from scaled.convert import CLASSIFIER_KEYS, layer_keys, torch_twin
 from scaled.engine import Run
+from scaled.progress import Progress
 
 from .mlp import PHASES, Problem, draws
 from .trace import CrossCheckError, Trace
@@ -35,6 +36,7 @@ class HostRun(Run):
         self.theta, self.step, self.pos, self.records, self.results = None, 0, (1, 0), [], {}
         self._modules, self.opt, self._opt_state, self.seconds = {}, None, None, 0.0
         self._tic = time.perf_counter()
+        self.progress, self.saved_pos = Progress("quiet"), None  # the engine's per-epoch printer, silent here
         self.gens = {"weak": None, "shake": torch.Generator()}  # weak inits come from the host draws; no ShakeDrop in an MLP
         self.x, self.t = torch.from_numpy(prob.data.x_train), torch.from_numpy(prob.data.t_train)
         self.dr, self.phase, self.trace = dr, PHASES[method], Trace()

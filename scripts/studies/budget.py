@@ -5,7 +5,7 @@ plan's budget run, scripts/gpu/README.md), or the CPU study on a laptop (`make c
     make cifar10-budget MINUTES=30 ARGS="--data-dir ~/data --download=true"
     make cifar10-cpu                                   # MINUTES=60 on the CPU -> results/cpu-<date>/
     python -m scripts.studies.budget --minutes 10 [--data-dir DIR | --dataset FILE.npz] [--out DIR] [--seeds 2]
-    python -m scripts.studies.budget --tiny --out /tmp/b       # this code on the CPU, tiny WRN: ~2-4 min on 2 cores
+    python -m scripts.studies.budget --tiny --out /tmp/b       # this code on the CPU, tiny WRN: 1.5 min (--minutes)
 
 GPU: the budget presets (scaled/presets.py: WRN-16-4 with the paper's global-features head, cutout
 16; FOCA's recipe and the E2E cutout recipe, their schedules compressed to the same epochs), --seeds
@@ -198,7 +198,8 @@ def plan(res: dict, arms: dict, cfgs: dict, n: int, seeds: int, E: int, ft: int)
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="FOCA vs E2E on real CIFAR-10 within a time budget (one GPU, or --cpu)")
-    p.add_argument("--minutes", type=float, default=10, help="for the whole command, probe included")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="for the whole command, probe included (default 10; --cpu 60; --tiny 1.5)")
     p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per method")
     p.add_argument("--out", default="", help="results folder (default runs/budget/<date-time>; --cpu: results/cpu-<date>)")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir", default="", help="data folder (default $FOCA_DATA)")
@@ -217,6 +218,8 @@ def main(argv=None) -> int:
                    help="folder for the run folders (default <out>/runs; --cpu: runs/cpu-study/<out name>)")
     args = p.parse_args(argv)
     args.download = args.download == "true"
+    if args.minutes is None:
+        args.minutes = 1.5 if args.tiny else 60 if args.cpu else 10
     t0 = time.perf_counter()
     deadline = t0 + args.minutes * 60
     import torch
