@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     import torch
 
     if not (args.tiny or args.cpu) and not torch.cuda.is_available():
-        print("error: no CUDA GPU here: the budget run needs one (--tiny runs this code on the CPU in about 2 "
+        print("error: no CUDA GPU here: the budget run needs one (--tiny runs this code on the CPU in 1.5 "
               "minutes; make cifar10-cpu is the CPU study)", file=sys.stderr)
         return 2
     if args.seeds < 1 or args.minutes <= 0:
