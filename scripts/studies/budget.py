@@ -284,7 +284,7 @@ def main(argv=None) -> int:
                              f"--name={spec['name']}", "--overwrite"])
 
         def done(spec, s, wall):
-            s.update(arm=spec["arm"], seed=spec["seed"], name=spec["name"], wall_s=round(wall, 1),
+            s.update(arm=spec["arm"], seed=spec["seed"], name=spec["name"], train_images=n, wall_s=round(wall, 1),
                      predicted_s=round(spec["need"], 1), metrics=records(runs_dir / spec["name"]))
             res["runs"][spec["arm"]].append(s)
             res["summary"] = summarise(res["runs"])
