@@ -208,7 +208,8 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default="", help="folders with staged shared parts, comma-separated (GPU box)")
     p.add_argument("--finetune-epochs", type=int, default=None, help="stage 3 after FOCA (GPU: seed 0, 2 epochs "
                    "if under a tenth of the time; --cpu: every seed, 2 epochs)")
-    p.add_argument("--margin", type=float, default=0.15, help="fraction of the time kept in reserve")
+    p.add_argument("--margin", type=float, default=None, help="fraction of the time kept in reserve (default 0.15; "
+                   "--tiny 0.3: there start-up dominates and varies with the machine's load)")
     p.add_argument("--pack", action="store_true", help="run folders into one archive, without weights")
     p.add_argument("--tiny", action="store_true", help="the smoke of this code on the CPU (tiny WRN, 512 images)")
     p.add_argument("--cpu", action="store_true", help="the laptop study (make cifar10-cpu): cpu-* presets, head C "
@@ -220,6 +221,8 @@ def main(argv=None) -> int:
     args.download = args.download == "true"
     if args.minutes is None:
         args.minutes = 1.5 if args.tiny else 60 if args.cpu else 10
+    if args.margin is None:
+        args.margin = 0.3 if args.tiny else 0.15
     t0 = time.perf_counter()
     deadline = t0 + args.minutes * 60
     import torch
