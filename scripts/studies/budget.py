@@ -124,7 +124,7 @@ def data_args(args, work: Path) -> tuple[list[str], dict]:
 ARMS = {"gpu": {"foca": ("budget-foca", []), "e2e": ("budget-e2e", [])},
         # Table 1's heads C vs D on the CPU: the same FOCA run with the GAP features fed straight to C_theta.
         "cpu": {"foca": ("cpu-foca", []), "e2e": ("cpu-e2e", []), "foca-C": ("cpu-foca", ["--head=C"])}}
-PRESETS = {"foca": "budget-foca", "e2e": "budget-e2e"}  # the GPU arms' presets (figure, tests)
+PRESETS = {a: preset for a, (preset, _) in ARMS["gpu"].items()}  # the GPU arms' presets (figure, tests)
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
