@@ -18,7 +18,7 @@ class Config:
     CHOICES: typing.ClassVar[dict] = {
         "dataset": ("digits", "fashion", "cifar10"), "method": ("foca", "e2e"),
         "backend": ("numpy", "cupy"), "dtype": ("float32", "float64"),
-        "schedule": ("constant", "step", "cosine"), "finetune_schedule": ("constant", "step", "cosine"),
+        "schedule": ("constant", "step", "cosine", "wsd"), "finetune_schedule": ("constant", "step", "cosine"),
     }
     # Numeric fields that must be >= 1 (counts, sizes, learning rates) or >= 0; checked by apply_overrides.
     POSITIVE: typing.ClassVar[tuple] = ("steps", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",

@@ -50,11 +50,17 @@ def lr_at(t: float, base_lr: float, schedule: str, total: float, milestones: tup
     like torch's schedulers: "constant"; "step" multiplies by gamma at each milestone, given as a
     FRACTION of training and rounded to the counter (0.5, 0.667, 0.833 of 600 epochs = 300, 400,
     500; 0.3, 0.6, 0.8 of 200 = 60, 120, 160), like MultiStepLR; "cosine" goes to 0 at `total`,
-    like CosineAnnealingLR."""
+    like CosineAnnealingLR; "wsd" (warmup-stable-decay without the warmup) holds base_lr until
+    milestones[0] of training, then falls linearly to 0 at `total`. t may be fractional (scaled
+    steps wsd per step): before the decay the lr does not depend on `total`, so a run to a longer
+    horizon is the same run up to there (the trunk a scaling study branches from)."""
     if schedule == "constant":
         return base_lr
     if schedule == "step":
         return base_lr * gamma ** sum(t >= round(m * total) for m in milestones)
     if schedule == "cosine":
         return 0.5 * base_lr * (1 + math.cos(math.pi * min(t, total) / total))
-    raise ValueError(f"unknown schedule {schedule!r}: choose constant, step or cosine")
+    if schedule == "wsd":
+        start = round(milestones[0] * total) if milestones else total
+        return base_lr if t < start else base_lr * max(total - t, 0.0) / (total - start)
+    raise ValueError(f"unknown schedule {schedule!r}: choose constant, step, cosine or wsd")

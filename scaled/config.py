@@ -21,7 +21,7 @@ from dataclasses import dataclass
 class ScaledConfig:
     CHOICES: typing.ClassVar[dict] = {
         "method": ("foca", "e2e"), "head": ("A", "B", "C", "D"),
-        "schedule": ("constant", "step", "cosine"), "finetune_schedule": ("constant", "step", "cosine"),
+        "schedule": ("constant", "step", "cosine", "wsd"), "finetune_schedule": ("constant", "step", "cosine"),
         "precision": ("bf16", "fp32", "fp64"), "wrn_block": ("authors", "zagoruyko"),
         "shakedrop_gate": ("batch", "sample"), "norm_stats": ("padded", "clean"),
         "crop_offsets": ("0..2P-1", "0..2P"), "last_batch": ("keep", "drop"),

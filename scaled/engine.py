@@ -158,6 +158,11 @@ class Run:
             bar.set_postfix(img_s=f"{min(n, (i + 1) * batch) / (time.perf_counter() - tic):.0f}", refresh=False)
         self._epoch_images = n if keep else steps * batch
 
+    def steps_per_epoch(self, batch: int) -> int:
+        """Optimiser steps in one epoch of batches(batch)."""
+        n = len(self.data.y_train)
+        return -(-n // batch) if self.cfg.last_batch == "keep" else n // batch
+
     def sample_weak_batch(self, n_c: int):
         """SampleMinibatch(d, n_c): uniform WITH replacement, augmented like training data; the
         same draws on every rank (the whole batch, not a slice)."""

@@ -172,6 +172,14 @@ def e2e_step(model, batches, opt, autocast=contextlib.nullcontext):
     return _accumulate(model, batches, F.cross_entropy, opt, autocast)
 
 
+def _step_lr(run, opt, epoch: int, i: int, lr: float, schedule: str, epochs: int) -> None:
+    """wsd only: the lr per step, so that a decay of one epoch (a 5-epoch horizon) still anneals;
+    the other schedules stay per epoch, as the authors' code and torch's schedulers step them."""
+    if schedule == "wsd":
+        t = epoch + i / run.steps_per_epoch(run.cfg.n_f)
+        run.set_lr(opt, lr_at(t, lr, schedule, epochs, run.cfg.milestones, run.cfg.lr_gamma))
+
+
 # --- stages ----------------------------------------------------------------------------------------
 def train_foca(run) -> None:
     """Stage 1, Algorithm 1. The stage-1 validation (or, without a val split, test) error uses the
@@ -182,7 +190,8 @@ def train_foca(run) -> None:
                                 theta=run.theta, calls=run.step)  # as the checkpoint left them
     for epoch in run.epochs(1, cfg.epochs):
         run.set_lr(opt, lr_at(epoch, cfg.lr, cfg.schedule, cfg.epochs, cfg.milestones, cfg.lr_gamma))
-        for batches in run.batches(cfg.n_f):  # [x, t] <- SampleMinibatch(d, n_f), epoch-wise shuffle
+        for i, batches in enumerate(run.batches(cfg.n_f)):  # [x, t] <- SampleMinibatch(d, n_f), epoch-wise shuffle
+            _step_lr(run, opt, epoch, i, cfg.lr, cfg.schedule, cfg.epochs)
             run.theta = foca.next_classifier(net, autocast=run.autocast)  # every R steps a new one
             if foca.fresh:
                 dist.broadcast_(run.theta["W"], run.theta["b"])  # one classifier on every rank
@@ -198,7 +207,8 @@ def train_e2e(run, stage: int = 1) -> None:
     opt, model = run.optimizer(stage), run.module("net")
     for epoch in run.epochs(stage, epochs):
         run.set_lr(opt, lr_at(epoch, lr, schedule, epochs, cfg.milestones, cfg.lr_gamma))
-        for batches in run.batches(cfg.n_f):
+        for i, batches in enumerate(run.batches(cfg.n_f)):
+            _step_lr(run, opt, epoch, i, lr, schedule, epochs)
             run.track(e2e_step(model, batches, opt, run.autocast))
         run.end_epoch(stage, epoch, epochs, run.net.classifier)
 

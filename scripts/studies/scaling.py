@@ -1,0 +1,208 @@
+"""Does E2E always win? FOCA against E2E on real CIFAR-10 as training grows, on 2 CPU cores,
+accumulating across sessions (`make cifar10-cpu-scaling`; issue 28).
+
+    make cifar10-cpu-scaling MINUTES=120          # runs what fits, then stops; a rerun continues
+    python -m scripts.studies.scaling --minutes 120 [--jobs 2] [--out results/cpu-scaling] [--data-dir DIR]
+    python -m scripts.studies.scaling --tiny --out /tmp/s    # this code in a couple of minutes (tests)
+    python -m scripts.studies.scaling_report results/cpu-scaling   # the table and figures again
+
+What runs, in this order (each item: scripts/studies/scaling_run.py, one single-thread process per
+lane; the network, head, augmentation and data are the CPU study's: WRN-16-1 + head D):
+  1. the lr sweep at the first horizon (5 epochs), seed 100, FOCA and E2E, three rates each, chosen
+     on the selection split; a winner at an edge of the grid adds the next rate out (twice at most)
+  2. FOCA and E2E at the chosen rates, seeds 0-2, horizon 5, then 10
+  3. FOCA with R = 1 (Algorithm 1 as printed) at 5 epochs; then horizon 20
+  4. the width point (WRN-16-2) at 5; the fits-its-data point (10k-image subset, 20 epochs = the
+     steps of 5 on 40k); the sweep's rates again at 10 (does the choice still win?); horizon 40
+Every item is trained with wsd (constant, then linear to 0 over the last 20 %) and branches from
+its (arm, lr, seed)'s trunk (scaling_run.py), so the whole ladder of one seed costs 47 epochs.
+A finished item's record (results/cpu-scaling/records/*.json) is never redone; an item that would
+not end before --minutes is not started; at the deadline running items are stopped with a
+checkpoint (runs/cpu-scaling/, resumed by a rerun on this machine). Commit records/ and trunks/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+GRID = {"foca": [0.015, 0.03, 0.06], "e2e": [0.025, 0.05, 0.1]}  # around the CPU study's 0.03 / 0.05
+SWEEP_SEED, SEEDS, HORIZONS = 100, (0, 1, 2), (5, 10, 20, 40)
+TINY = {"grid": {"foca": [0.03, 0.06], "e2e": [0.05, 0.1]}, "seeds": (0,), "horizons": (5, 10)}
+
+
+def records(out: Path) -> dict:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / "records").glob("*.json"))}
+
+
+def chosen(recs: dict, grid: dict, horizon: int) -> tuple[dict, list]:
+    """arm -> the lr with the lowest selection error at the sweep horizon (ties: the smaller lr), or
+    None while undecided; and the sweep items still to run (the grid, plus one step past a winning edge)."""
+    lrs, todo = {}, []
+    for arm, rates in grid.items():
+        done = {r["lr"]: r["selection_error"] for r in recs.values()
+                if r["arm"] == arm and r["seed"] == SWEEP_SEED and r["horizon"] == horizon}
+        rates = sorted(set(rates) | set(done))
+        missing = [lr for lr in rates if lr not in done]
+        if missing:
+            todo += [(arm, lr) for lr in missing]
+            lrs[arm] = None
+            continue
+        best = min(sorted(done), key=done.get)
+        extended = len(rates) - len(grid[arm])
+        if extended < 2 and best in (rates[0], rates[-1]) and len(rates) > 1:
+            todo.append((arm, best / 2 if best == rates[0] else best * 2))
+            lrs[arm] = None
+        else:
+            lrs[arm] = best
+    return lrs, todo
+
+
+def plan(recs: dict, grid: dict, seeds, horizons) -> list[dict]:
+    """Every item still to run, in order of value; items needing an undecided lr are left out."""
+    h0 = horizons[0]
+    lrs, sweep = chosen(recs, grid, h0)
+    items = [{"arm": a, "seed": SWEEP_SEED, "lr": lr, "horizon": h0} for a, lr in sweep]
+
+    def main(arms, horizon, lr_of=None):
+        for seed in seeds:
+            for arm in arms:
+                lr = lrs.get(lr_of or arm.split("-")[0])
+                if lr is not None:
+                    items.append({"arm": arm, "seed": seed, "lr": lr, "horizon": horizon})
+
+    for h in horizons[:2]:
+        main(("foca", "e2e"), h)
+    main(("foca-R1",), h0)
+    for h in horizons[2:3]:
+        main(("foca", "e2e"), h)
+    main(("foca-w2", "e2e-w2"), h0)
+    main(("foca-10k", "e2e-10k"), 4 * h0)
+    if len(horizons) > 1 and all(lrs.values()):
+        for arm, rates in grid.items():
+            done = sorted(r["lr"] for r in recs.values() if r["arm"] == arm and r["seed"] == SWEEP_SEED
+                          and r["horizon"] == h0)
+            items += [{"arm": arm, "seed": SWEEP_SEED, "lr": lr, "horizon": horizons[1]} for lr in done]
+    for h in horizons[3:]:
+        main(("foca", "e2e"), h)
+    from scripts.studies.scaling_run import name
+
+    return [i for i in items if name(i) not in recs]
+
+
+def first_horizon(item: dict) -> int:
+    return 20 if item["arm"].endswith("10k") else 5
+
+
+def epochs_to_train(item: dict) -> int:
+    """The item's own epochs: from the half horizon's trunk at 0.4 H, or all of them."""
+    from scripts.studies.scaling_run import keep_at
+
+    h = item["horizon"]
+    return h - (keep_at(h // 2) if h > first_horizon(item) else 0)
+
+
+def ready(item: dict, out: Path, running: list) -> bool:
+    """An item can start when the trunk it branches from is there (or it needs none)."""
+    from scripts.studies.scaling_run import keep_at, name, trunk_path
+
+    if any(name(r) == name(item) for r in running):
+        return False
+    h = item["horizon"]
+    return h == first_horizon(item) or trunk_path(out, item, keep_at(h // 2)).is_file()
+
+
+def seconds_per_epoch(recs: dict, item: dict) -> float:
+    """Wall seconds per trained epoch (evaluation included) of this arm's finished items, else a guess."""
+    same = [r for r in recs.values() if r["arm"] == item["arm"] and r.get("stage1")]
+    if not same:
+        return 130.0 * (3 if "w2" in item["arm"] else 1) * (0.25 if "10k" in item["arm"] else 1)
+    return max(r["seconds_this_item"] / max(epochs_to_train(r), 1) for r in same[-3:])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="FOCA vs E2E as training grows, on the CPU (issue 28)")
+    p.add_argument("--minutes", type=float, default=120, help="stop starting items that would end later")
+    p.add_argument("--jobs", type=int, default=2, help="items at once, one thread each")
+    p.add_argument("--out", default=str(REPO / "results" / "cpu-scaling"), help="records, trunks, report")
+    p.add_argument("--runs-dir", dest="runs_dir", default="", help="run folders (default runs/cpu-scaling)")
+    p.add_argument("--data-dir", "--data_dir", dest="data_dir", default="", help="data folder ($FOCA_DATA)")
+    p.add_argument("--tiny", action="store_true", help="this code in a couple of minutes: tiny WRN, 256 images")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    runs = Path(args.runs_dir or (out / "runs" if args.tiny else REPO / "runs" / "cpu-scaling"))
+    out.mkdir(parents=True, exist_ok=True)
+    grid, seeds, horizons = (TINY["grid"], TINY["seeds"], TINY["horizons"]) if args.tiny else (GRID, SEEDS, HORIZONS)
+    deadline = time.time() + 60 * args.minutes
+    print(f"scaling: {out}: {len(records(out))} items already done; {args.jobs} lanes until "
+          f"{time.strftime('%H:%M', time.localtime(deadline))}", file=sys.stderr, flush=True)
+    running: list = []  # (item, process, start time)
+    late: set = set()  # items said not to fit, said once
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop:
+            recs = records(out)
+            todo = [i for i in plan(recs, grid, seeds, horizons) if ready(i, out, [r[0] for r in running])]
+            while todo and len(running) < args.jobs:
+                item = todo.pop(0)
+                need = seconds_per_epoch(recs, item) * epochs_to_train(item) * (0.2 if args.tiny else 1)
+                if time.time() + need > deadline:  # a later, shorter item may still fit
+                    if str(item) not in late:
+                        late.add(str(item))
+                        print(f"  not started: needs ~{need:.0f} s, {deadline - time.time():.0f} s left: {item}",
+                              file=sys.stderr)
+                    continue
+                spec = {**item, "out": str(out), "runs": str(runs), "tiny": args.tiny, "data_dir": args.data_dir}
+                from scripts.studies.scaling_run import name
+
+                log = runs / f"{name(item)}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                proc = subprocess.Popen([sys.executable, "-m", "scripts.studies.scaling_run", json.dumps(spec)],
+                                        cwd=REPO, stdout=open(log.with_suffix(".out"), "w"), stderr=open(log, "w"))
+                running.append((item, proc, time.time()))
+                print(f"  started {name(item)}", file=sys.stderr, flush=True)
+            if not running:
+                break
+            time.sleep(1 if args.tiny else 5)
+            for entry in list(running):
+                item, proc, tic = entry
+                if proc.poll() is None and time.time() < deadline:
+                    continue
+                if proc.poll() is None:
+                    proc.terminate()  # scaling_run keeps a checkpoint: a rerun resumes it
+                    proc.wait()
+                running.remove(entry)
+                from scripts.studies.scaling_run import name
+
+                print(f"  {name(item)}: exit {proc.returncode} after {time.time() - tic:.0f} s", file=sys.stderr,
+                      flush=True)
+                report(out)
+    finally:
+        for _, proc, _ in running:
+            proc.terminate()
+            proc.wait()
+    report(out)
+    left = plan(records(out), grid, seeds, horizons)
+    print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records and {out}/trunks",
+          file=sys.stderr)
+    return 0
+
+
+def report(out: Path) -> None:
+    """Re-render the table and figures; a failure there never stops the runs."""
+    try:
+        from scripts.studies.scaling_report import render
+
+        render(out)
+    except Exception as e:  # noqa: BLE001
+        print(f"  (report not rendered: {type(e).__name__}: {e})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
