@@ -256,7 +256,7 @@ def test_the_one_call_stopped_in_each_phase_keeps_what_it_measured(tmp_path, pha
 @pytest.mark.slow  # 108 s, passed on a quiet 2-core CPU (2026-12-02); on a loaded one the probe sizes 0 epochs
 def test_budget_packs_its_runs_on_the_stop_path(tmp_path):
     runs = tmp_path / "runs"
-    proc = start("scripts.studies.budget", "--tiny", "--minutes=6", "--pack", f"--out={tmp_path / 'out'}", f"--runs-dir={runs}")
+    proc = start("scripts.studies.budget", "--tiny", "--minutes=8", "--max-epochs=2", "--pack", f"--out={tmp_path / 'out'}", f"--runs-dir={runs}")
     deadline = time.time() + 900
     metrics = runs / "budget-e2e-s0" / "metrics.jsonl"
     while time.time() < deadline and proc.poll() is None and not (metrics.is_file() and metrics.read_text().strip()):

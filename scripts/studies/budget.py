@@ -211,6 +211,9 @@ def main(argv=None) -> int:
     p.add_argument("--margin", type=float, default=None, help="fraction of the time kept in reserve (default 0.15; "
                    "--tiny 0.3: there start-up dominates and varies with the machine's load)")
     p.add_argument("--pack", action="store_true", help="run folders into one archive, without weights")
+    p.add_argument("--max-epochs", "--max_epochs", dest="max_epochs", type=int, default=10000,
+                   help="at most this many epochs however many fit (tests: a generous --minutes for a loaded "
+                        "machine, and the same small work on an idle one)")
     p.add_argument("--tiny", action="store_true", help="the smoke of this code on the CPU (tiny WRN, 512 images)")
     p.add_argument("--cpu", action="store_true", help="the laptop study (make cifar10-cpu): cpu-* presets, head C "
                    "too, `--jobs` single-thread processes; resumable: a rerun with the same --out skips what finished")
@@ -351,7 +354,7 @@ def size(args, res: dict, arms: dict, cfgs: dict, common: list, n: int, jobs: in
         return makespan([s["need"] for s in plan(res, arms, cfgs, n, args.seeds, E, ft)], jobs)
 
     E = 0
-    while total(E + 1) <= left and E < 10000:
+    while total(E + 1) <= left and E < args.max_epochs:
         E += 1
     if E == 0:
         need = total(1) / (1 - args.margin) / 60
