@@ -33,7 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 GRID = {"foca": [0.015, 0.03, 0.06], "e2e": [0.025, 0.05, 0.1]}  # around the CPU study's 0.03 / 0.05
 SWEEP_SEED, SEEDS, HORIZONS = 100, (0, 1, 2), (5, 10, 20, 40)
-TINY = {"grid": {"foca": [0.03, 0.06], "e2e": [0.05, 0.1]}, "seeds": (0,), "horizons": (5, 10)}
+# --tiny: one rate per arm (the sweep's edge logic has its own test), one seed, two horizons, no extras
+TINY = {"grid": {"foca": [0.06], "e2e": [0.1]}, "seeds": (0,), "horizons": (5, 10)}
 
 
 def records(out: Path) -> dict:
@@ -63,7 +64,7 @@ def chosen(recs: dict, grid: dict, horizon: int) -> tuple[dict, list]:
     return lrs, todo
 
 
-def plan(recs: dict, grid: dict, seeds, horizons) -> list[dict]:
+def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[dict]:
     """Every item still to run, in order of value; items needing an undecided lr are left out."""
     h0 = horizons[0]
     lrs, sweep = chosen(recs, grid, h0)
@@ -78,12 +79,14 @@ def plan(recs: dict, grid: dict, seeds, horizons) -> list[dict]:
 
     for h in horizons[:2]:
         main(("foca", "e2e"), h)
-    main(("foca-R1",), h0)
+    if extras:
+        main(("foca-R1",), h0)
     for h in horizons[2:3]:
         main(("foca", "e2e"), h)
-    main(("foca-w2", "e2e-w2"), h0)
-    main(("foca-10k", "e2e-10k"), 4 * h0)
-    if len(horizons) > 1 and all(lrs.values()):
+    if extras:
+        main(("foca-w2", "e2e-w2"), h0)
+        main(("foca-10k", "e2e-10k"), 4 * h0)
+    if extras and len(horizons) > 1 and all(lrs.values()):
         for arm, rates in grid.items():
             done = sorted(r["lr"] for r in recs.values() if r["arm"] == arm and r["seed"] == SWEEP_SEED
                           and r["horizon"] == h0)
@@ -132,6 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "results" / "cpu-scaling"), help="records, trunks, report")
     p.add_argument("--runs-dir", dest="runs_dir", default="", help="run folders (default runs/cpu-scaling)")
     p.add_argument("--data-dir", "--data_dir", dest="data_dir", default="", help="data folder ($FOCA_DATA)")
+    p.add_argument("--dataset", default="", help="an arrays .npz instead of CIFAR-10 (tests)")
     p.add_argument("--tiny", action="store_true", help="this code in a couple of minutes: tiny WRN, 256 images")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -148,7 +152,7 @@ def main(argv=None) -> int:
     try:
         while not stop:
             recs = records(out)
-            todo = [i for i in plan(recs, grid, seeds, horizons) if ready(i, out, [r[0] for r in running])]
+            todo = [i for i in plan(recs, grid, seeds, horizons, not args.tiny) if ready(i, out, [r[0] for r in running])]
             while todo and len(running) < args.jobs:
                 item = todo.pop(0)
                 need = seconds_per_epoch(recs, item) * epochs_to_train(item) * (0.2 if args.tiny else 1)
@@ -158,7 +162,8 @@ def main(argv=None) -> int:
                         print(f"  not started: needs ~{need:.0f} s, {deadline - time.time():.0f} s left: {item}",
                               file=sys.stderr)
                     continue
-                spec = {**item, "out": str(out), "runs": str(runs), "tiny": args.tiny, "data_dir": args.data_dir}
+                spec = {**item, "out": str(out), "runs": str(runs), "tiny": args.tiny, "data_dir": args.data_dir,
+                        "dataset": args.dataset}
                 from scripts.studies.scaling_run import name
 
                 log = runs / f"{name(item)}.log"
@@ -188,7 +193,7 @@ def main(argv=None) -> int:
             proc.terminate()
             proc.wait()
     report(out)
-    left = plan(records(out), grid, seeds, horizons)
+    left = plan(records(out), grid, seeds, horizons, not args.tiny)
     print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records and {out}/trunks",
           file=sys.stderr)
     return 0

@@ -32,8 +32,10 @@ ARMS = {  # arm -> (preset, extra options); extras use their method's chosen lr
 # engine report (scaling_eval measures instead), a checkpoint every epoch.
 COMMON = ["--val_size=10000", "--schedule=wsd", "--milestones=0.8", "--eval_every=1000",
           "--threads=1", "--checkpoint_every=1"]
-TINY = ["--model=wrn-10-1", "--train_subset=256", "--n_f=64", "--n_c=20", "--weak_steps=8", "--refresh=2",
-        "--eval_batch=500", "--eval_subset=400"]
+# tiny (tests, --tiny): 256 training images, a 1,000-image val split cut to 400 (200 selection, 200 + 400 test
+# evaluated), a tiny WRN and weak classifier: the code path in seconds of training
+TINY = ["--model=wrn-10-1", "--train_subset=256", "--val_size=1000", "--eval_subset=400", "--n_f=64", "--n_c=20",
+        "--weak_steps=8", "--refresh=2", "--eval_batch=500"]
 
 
 def name(item: dict) -> str:
@@ -65,6 +67,7 @@ def config(item: dict):
     opts = ["--preset", preset, *COMMON, *(TINY if item.get("tiny") else []), *extra, f"--seed={item['seed']}",
             f"--lr={item['lr']}", f"--epochs={item['horizon']}"]
     opts += [f"--data_dir={item['data_dir']}"] if item.get("data_dir") else []
+    opts += [f"--dataset={item['dataset']}"] if item.get("dataset") else []  # tests: an arrays file
     return parse(opts)[0]
 
 

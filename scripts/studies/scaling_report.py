@@ -1,0 +1,206 @@
+"""The scaling study's table and figures from its records (scripts/studies/scaling.py writes them).
+
+    python -m scripts.studies.scaling_report results/cpu-scaling    # table.md, scaling.json, figures
+
+Errors are on the 6,000-image evaluation set (scaling_eval.py), final epoch, nothing chosen on it.
+FOCA and E2E are paired by seed and by image (scripts/studies/stats.py paired_gap: se from seeds
+and images as crossed random effects, so the test-set term does not shrink with seeds); every +-
+says sd (over seeds) or se (of a mean or a difference). The slope of the gap against log2(epochs)
+has a two-way bootstrap CI (seeds and images resampled, the same draw at every horizon); a
+crossover is estimated only when that CI excludes 0.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from scripts.studies import stats
+from scripts.studies.scaling_eval import unpack
+
+SWEEP_SEED = 100
+
+
+def load(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((Path(out) / "records").glob("*.json"))]
+
+
+def errors(r: dict, key: str = "eval_correct", m: int | None = None) -> np.ndarray:
+    """(M,) 0/1 errors of one record."""
+    if key == "transfer":
+        return 1 - unpack(r["transfer"]["correct"], r["transfer"]["images"]).astype(int)
+    return 1 - unpack(r[key], m or r["eval_images"]).astype(int)
+
+
+def chosen_lr(recs: list[dict], arm: str) -> float | None:
+    """The lr the main seeds of this arm ran with (the sweep's choice)."""
+    lrs = {r["lr"] for r in recs if r["arm"] == arm and r["seed"] != SWEEP_SEED}
+    return min(lrs) if len(lrs) == 1 else None
+
+
+def pairs(recs: list[dict], a: str, b: str, horizon: int, ha: int | None = None) -> tuple[list, list]:
+    """Records of arms a and b (main seeds, the chosen rates) at a horizon, matched by seed."""
+    la, lb = chosen_lr(recs, a.split("-")[0]), chosen_lr(recs, b.split("-")[0])
+    A = {r["seed"]: r for r in recs if r["arm"] == a and r["horizon"] == (ha or horizon) and r["lr"] == la}
+    B = {r["seed"]: r for r in recs if r["arm"] == b and r["horizon"] == horizon and r["lr"] == lb}
+    seeds = sorted(set(A) & set(B) - {SWEEP_SEED})
+    return [A[s] for s in seeds], [B[s] for s in seeds]
+
+
+def gap(ra: list, rb: list, key: str = "eval_correct") -> dict | None:
+    if not ra:
+        return None
+    return stats.paired_gap(np.stack([errors(r, key) for r in ra]), np.stack([errors(r, key) for r in rb]))
+
+
+def mean_sd(v) -> str:
+    v = 100 * np.asarray(v, float)
+    return f"{v.mean():.2f} +- {v.std(ddof=1):.2f} sd" if len(v) > 1 else f"{v.mean():.2f} (1 seed)"
+
+
+def pm(g: dict | None) -> str:
+    return "-" if g is None else f"{100 * g['gap']:+.2f} +- {100 * g['se']:.2f} se"
+
+
+def summarise(recs: list[dict]) -> dict:
+    horizons = sorted({r["horizon"] for r in recs if r["arm"] in ("foca", "e2e") and r["seed"] != SWEEP_SEED})
+    rows = []
+    for h in horizons:
+        fa, e2 = pairs(recs, "foca", "e2e", h)
+        if not fa:
+            continue
+        row = {"epochs": h, "seeds": [r["seed"] for r in fa],
+               "foca_error": [r["eval_error"] for r in fa], "e2e_error": [r["eval_error"] for r in e2],
+               "foca_train_error": [r["train_error"] for r in fa], "e2e_train_error": [r["train_error"] for r in e2],
+               "e2e_probe_error": [1 - unpack(r["probe_eval_correct"], r["eval_images"]).mean() for r in e2],
+               "gap": gap(fa, e2), "gap_probe_vs_probe": gap(fa, e2, "probe_eval_correct")}
+        if all(isinstance(r.get("transfer"), dict) for r in fa + e2):
+            row["transfer_foca"] = [r["transfer"]["error"] for r in fa]
+            row["transfer_e2e"] = [r["transfer"]["error"] for r in e2]
+            row["transfer_gap"] = gap(fa, e2, "transfer")
+        rows.append(row)
+    res = {"rows": rows, "slope": None, "crossover": None}
+    common = set.intersection(*[set(r["seeds"]) for r in rows]) if rows else set()
+    use = [r for r in rows if len(common) >= 2]
+    if len(use) >= 2:
+        ea, eb = [], []
+        for r in use:
+            fa, e2 = pairs(recs, "foca", "e2e", r["epochs"])
+            fa, e2 = [x for x in fa if x["seed"] in common], [x for x in e2 if x["seed"] in common]
+            ea.append(np.stack([errors(x) for x in fa]))
+            eb.append(np.stack([errors(x) for x in e2]))
+        fit = stats.slope_bootstrap([np.log2(r["epochs"]) for r in use], ea, eb, rng=np.random.default_rng(0))
+        res["slope"] = {**fit, "epochs": [r["epochs"] for r in use], "seeds": sorted(common)}
+        res["crossover"] = stats.crossover(fit)
+    res["extras"] = extras(recs)
+    res["sweep"] = sorted(({"arm": r["arm"], "lr": r["lr"], "epochs": r["horizon"], "selection_error": r["selection_error"]}
+                           for r in recs if r["seed"] == SWEEP_SEED), key=lambda d: (d["arm"], d["epochs"], d["lr"]))
+    res["chosen_lr"] = {a: chosen_lr(recs, a) for a in ("foca", "e2e")}
+    return res
+
+
+def extras(recs: list[dict]) -> list[dict]:
+    """R = 1, width and subset points, each paired with its own comparison."""
+    out = []
+    for a, b, h, hb, what in (("foca-R1", "foca", 5, 5, "FOCA R = 1 against R = 32"),
+                              ("foca-w2", "e2e-w2", 5, 5, "WRN-16-2: FOCA against E2E"),
+                              ("foca-10k", "e2e-10k", 20, 20, "10k-image subset, 20 epochs: FOCA against E2E")):
+        ra, rb = pairs(recs, a, b, hb, h)
+        if ra:
+            out.append({"what": what, "epochs": h, "a": [r["eval_error"] for r in ra], "b": [r["eval_error"] for r in rb],
+                        "train_a": [r["train_error"] for r in ra], "train_b": [r["train_error"] for r in rb],
+                        "gap": gap(ra, rb)})
+    return out
+
+
+def markdown(res: dict, recs: list[dict]) -> str:
+    some = next((r for r in recs if r["seed"] != SWEEP_SEED), recs[0] if recs else {})
+    lines = ["# FOCA against E2E as training grows (real CIFAR-10, 2 CPU cores)", "",
+             f"WRN-16-1 + head D; train 40,000 / selection 5,000 / evaluation 6,000 images (the last 5,000 training "
+             f"images + test1k); wsd schedule; learning rates chosen on selection: {res['chosen_lr']}. "
+             f"Errors in %, final epoch; mean +- sd over seeds; gaps FOCA - E2E paired by seed and image, +- se. "
+             f"{len(recs)} records; {some.get('protocol', '')}.", "",
+             "| epochs | seeds | FOCA error | E2E error | gap (FOCA - E2E) | gap, both linear probes | "
+             "FOCA clean train error | E2E clean train error | Tiny ImageNet probe: FOCA | E2E | gap |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        t = (f"{mean_sd(r['transfer_foca'])} | {mean_sd(r['transfer_e2e'])} | {pm(r['transfer_gap'])}"
+             if "transfer_gap" in r else "- | - | -")
+        lines.append(f"| {r['epochs']} | {len(r['seeds'])} | {mean_sd(r['foca_error'])} | {mean_sd(r['e2e_error'])} | "
+                     f"{pm(r['gap'])} | {pm(r['gap_probe_vs_probe'])} | {mean_sd(r['foca_train_error'])} | "
+                     f"{mean_sd(r['e2e_train_error'])} | {t} |")
+    lines.append("")
+    if res["slope"]:
+        s = res["slope"]
+        lines.append(f"Slope of the gap against log2(epochs) over {s['epochs']} (seeds {s['seeds']}): "
+                     f"{100 * s['slope']:+.2f} points per doubling, 95% CI [{100 * s['ci'][0]:+.2f}, "
+                     f"{100 * s['ci'][1]:+.2f}] (two-way bootstrap, {s['n_boot']} draws). {res['crossover']['said']}.")
+    else:
+        lines.append("Slope of the gap: not estimable yet (needs two horizons with the same 2+ seeds).")
+    for e in res["extras"]:
+        lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
+                     f"gap {pm(e['gap'])}")
+    lines += ["", "Learning-rate sweep (seed 100, selection split):", "", "| arm | epochs | lr | selection error |",
+              "|---|---|---|---|"]
+    lines += [f"| {s['arm']} | {s['epochs']} | {s['lr']:g} | {100 * s['selection_error']:.2f} |" for s in res["sweep"]]
+    return "\n".join(lines)
+
+
+def figures(res: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in res["rows"] if r["gap"]]
+    if not rows:
+        return []
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    x = [r["epochs"] for r in rows]
+    g, se = [100 * r["gap"]["gap"] for r in rows], [200 * r["gap"]["se"] for r in rows]
+    axes[0].errorbar(x, g, yerr=se, marker="o", capsize=3, label="FOCA - E2E (+- 2 se)")
+    if res["slope"]:
+        s = res["slope"]
+        xs = np.linspace(min(s["epochs"]), max(s["epochs"]), 50)
+        axes[0].plot(xs, 100 * (s["intercept"] + s["slope"] * np.log2(xs)), "k:", label="fit in log2(epochs)")
+    axes[0].axhline(0, color="grey", lw=0.8)
+    axes[0].set(xscale="log", xlabel="epochs (log scale)", ylabel="error gap, points", title="gap vs training length")
+    axes[0].set_xticks(x, [str(v) for v in x])
+    axes[0].legend(fontsize=7)
+    tr = [100 * np.mean(r["e2e_train_error"]) for r in rows]
+    axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3)
+    for xi, yi, e in zip(tr, g, x):
+        axes[1].annotate(f"{e} ep", (xi, yi), fontsize=7)
+    axes[1].axhline(0, color="grey", lw=0.8)
+    axes[1].set(xlabel="E2E clean training error, %", ylabel="error gap, points", title="gap vs fit to the data")
+    axes[1].invert_xaxis()
+    fig.tight_layout()
+    fig.savefig(out / "gap.png", dpi=120)
+    plt.close(fig)
+    return ["gap.png"]
+
+
+def render(out) -> dict:
+    out = Path(out)
+    recs = load(out)
+    res = summarise(recs)
+    res["figures"] = figures(res, out)
+    (out / "table.md").write_text(markdown(res, recs) + "\n")
+    (out / "scaling.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+    return res
+
+
+def main(argv=None) -> int:
+    folder = Path((argv if argv is not None else sys.argv[1:] or ["results/cpu-scaling"])[0])
+    if not (folder / "records").is_dir():
+        print(f"error: no records/ in {folder}: pass the folder make cifar10-cpu-scaling writes", file=sys.stderr)
+        return 2
+    render(folder)
+    print((folder / "table.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

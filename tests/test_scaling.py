@@ -1,0 +1,109 @@
+"""The scaling study (scripts/studies/scaling*.py): the wsd schedule, a branched run equal to an
+uninterrupted one, the sweep's choice and its edge rule, the probe against scikit-learn, and the
+tiny study end to end with a rerun that redoes nothing. Synthetic images: no shared data needed."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from minifoca.optim import lr_at
+from scripts.studies import scaling, scaling_eval, scaling_run
+from tests.test_gpu_scripts import ENV, REPO
+
+
+def test_wsd_is_constant_then_linear_to_zero_and_the_same_up_to_the_shorter_decay():
+    assert [lr_at(t, 1.0, "wsd", 10, (0.8,)) for t in (0, 7.9, 8, 9, 10)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    for t in np.linspace(0, 8, 33):  # the trunk: before 0.8 H the horizon does not matter
+        assert lr_at(t, 0.1, "wsd", 10, (0.8,)) == lr_at(t, 0.1, "wsd", 40, (0.8,)) == 0.1
+    assert lr_at(4.5, 0.1, "wsd", 5, (0.8,)) == pytest.approx(0.05)
+
+
+@pytest.fixture(scope="module")
+def arrays(tmp_path_factory):
+    """2,000 random 32x32 images, 10 classes, in the arrays-file format."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "random.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (2000, 32, 32, 3), dtype=np.uint8), y_train=rng.integers(0, 10, 2000),
+             x_test=rng.integers(0, 256, (400, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 400))
+    return str(path)
+
+
+@pytest.mark.parametrize("arm", ["foca", "e2e"])
+def test_a_branch_from_the_trunk_equals_the_uninterrupted_run(tmp_path, arrays, arm):
+    """5 epochs (saving the trunk at 4), then 10 from that trunk == 10 epochs from scratch, bit for bit."""
+    torch.set_num_threads(1)
+    base = {"arm": arm, "seed": 0, "lr": 0.05, "tiny": True, "dataset": arrays}
+    a, b = tmp_path / "branched", tmp_path / "straight"
+    scaling_run.train({**base, "horizon": 5}, a, a / "runs")
+    assert scaling_run.trunk_path(a, {**base, "horizon": 5}, 4).is_file()
+    branched, _, start = scaling_run.train({**base, "horizon": 10}, a, a / "runs")
+    assert start == scaling_run.trunk_path(a, base, 4)
+    straight, _, start = scaling_run.train({**base, "horizon": 10}, b, b / "runs")
+    assert start is None
+    for k, v in straight.net.state_dict().items():
+        assert torch.equal(v, branched.net.state_dict()[k]), f"{k} differs after branching"
+    assert [r["lr"] for r in straight.records] == [r["lr"] for r in branched.records]
+
+
+def _rec(arm, lr, err, horizon=5, seed=scaling.SWEEP_SEED):
+    return {f"{arm}-{lr}": {"arm": arm, "lr": lr, "seed": seed, "horizon": horizon, "selection_error": err}}
+
+
+def test_the_sweep_chooses_on_selection_and_steps_past_a_winning_edge():
+    grid = {"foca": [0.01, 0.02, 0.04]}
+    recs = {**_rec("foca", 0.01, 0.5), **_rec("foca", 0.02, 0.4)}
+    assert scaling.chosen(recs, grid, 5) == ({"foca": None}, [("foca", 0.04)])  # the grid first
+    recs.update(_rec("foca", 0.04, 0.45))
+    assert scaling.chosen(recs, grid, 5)[0] == {"foca": 0.02}  # an inner winner: done
+    recs.update(_rec("foca", 0.04, 0.3))  # now the top edge wins: one more step out
+    assert scaling.chosen(recs, grid, 5) == ({"foca": None}, [("foca", 0.08)])
+    recs.update(_rec("foca", 0.08, 0.2))
+    assert scaling.chosen(recs, grid, 5) == ({"foca": None}, [("foca", 0.16)])
+    recs.update(_rec("foca", 0.16, 0.1))  # two steps out already: stop there
+    assert scaling.chosen(recs, grid, 5)[0] == {"foca": 0.16}
+    assert scaling.chosen(recs, grid, 10) == ({"foca": None}, [("foca", r) for r in (0.01, 0.02, 0.04)])
+
+
+def test_the_plan_runs_short_horizons_first_and_never_redoes_a_record():
+    recs = {**_rec("foca", 0.02, 0.3), **_rec("foca", 0.01, 0.4), **_rec("foca", 0.04, 0.35),
+            **_rec("e2e", 0.05, 0.3), **_rec("e2e", 0.1, 0.4), **_rec("e2e", 0.025, 0.35)}
+    grid = {"foca": [0.01, 0.02, 0.04], "e2e": [0.025, 0.05, 0.1]}
+    items = scaling.plan(recs, grid, (0, 1), (5, 10, 20))
+    main = [(i["arm"], i["horizon"]) for i in items if i["seed"] != scaling.SWEEP_SEED]
+    assert main[:4] == [("foca", 5), ("e2e", 5)] * 2 and ("foca", 20) in main
+    assert all(i["lr"] == {"foca": 0.02, "e2e": 0.05}[i["arm"].split("-")[0]] for i in items if i["seed"] == 0)
+    done = {scaling_run.name(items[0]): {**items[0], "selection_error": 0.1}}
+    assert items[0] not in scaling.plan({**recs, **done}, grid, (0, 1), (5, 10, 20))
+
+
+def test_the_probe_matches_scikit_learn():
+    """L-BFGS on the penalised mean cross-entropy == sklearn's LogisticRegression(C = 1 / (lam N))."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    f = torch.from_numpy(rng.normal(size=(300, 5))).float()
+    y = torch.from_numpy(rng.integers(0, 3, 300))
+    W, b = scaling_eval.fit_probe(f, y, 3, lam=0.01)
+    sk = LogisticRegression(C=1 / (0.01 * 300), tol=1e-10, max_iter=10000).fit(f.numpy(), y.numpy())
+    ours = (f @ W.T + b).softmax(1).numpy()
+    assert np.abs(ours - sk.predict_proba(f.numpy())).max() < 1e-3
+
+
+def test_the_tiny_study_runs_and_a_rerun_redoes_nothing(tmp_path, arrays):
+    cmd = [sys.executable, "-m", "scripts.studies.scaling", "--tiny", f"--out={tmp_path}", f"--dataset={arrays}",
+           "--minutes=20"]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1200, env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    recs = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")}
+    assert set(recs) == {"foca-lr0.06-s100-e5", "e2e-lr0.1-s100-e5", "foca-lr0.06-s0-e5", "e2e-lr0.1-s0-e5",
+                         "foca-lr0.06-s0-e10", "e2e-lr0.1-s0-e10"}, r.stderr[-2000:]
+    ten = recs["foca-lr0.06-s0-e10"]
+    assert ten["from"] == "foca-lr0.06-s0-at4.pt" and len(ten["stage1"]) == 10
+    assert ten["eval_images"] == 600 and len(scaling_eval.unpack(ten["eval_correct"], 600)) == 600
+    table = (tmp_path / "table.md").read_text()
+    assert "| 5 | 1 |" in table and "| 10 | 1 |" in table and (tmp_path / "gap.png").is_file()
+    r2 = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
+    assert "started" not in r2.stderr and "6 items done, 0 left" in r2.stderr, r2.stderr[-1500:]
