@@ -74,7 +74,7 @@ def sign_test(wins: int, n: int) -> float:
 
 
 def verdict(d: float, se: float, lower_is_claimed: bool = True) -> str:
-    """"holds" when the claimed direction (d < 0 if lower_is_claimed, else d > 0) is beyond 2 se,
+    """A gap's verdict: "holds" when the claimed direction (d < 0 if lower_is_claimed, else d > 0) is beyond 2 se,
     "reversed" when the opposite direction is, else "inconclusive"."""
     if d is None or se is None or math.isnan(d) or math.isnan(se):
         return "not measured"

@@ -70,11 +70,11 @@ def gap(runs_a: list[dict], runs_b: list[dict], key_a: str, key_b: str, m: int,
 
 
 def pm(v: list[float], unit: str = "sd") -> str:
-    """mean +- sample std over seeds, in %, labelled."""
+    """mean +- sample std over seeds, in %, labelled (one seed has no sd: said so)."""
     if not v:
         return "-"
     m, s = mean_sd(v)
-    return f"{100 * m:.2f} +- {100 * s:.2f} ({unit})"
+    return f"{100 * m:.2f} (1 seed)" if len(v) == 1 else f"{100 * m:.2f} +- {100 * s:.2f} ({unit})"
 
 
 def pct(v: list[float]) -> str:
@@ -86,9 +86,11 @@ def pct(v: list[float]) -> str:
 
 
 def seeds_said(g: dict) -> str:
+    """How a gap was formed, for the numbers column (a side with one seed gives its se no seed term)."""
+    one = ", no seed term (1 seed)" if 1 in (g.get("seeds"), g.get("seeds_a"), g.get("seeds_b")) else ""
     if g["method"] == "paired":
-        return f"paired on {g['seeds']} seeds x {g['images']} images"
-    return f"unpaired, {g['seeds_a']}/{g['seeds_b']} seeds on {g['images']} images"
+        return f"paired on {g['seeds']} seeds x {g['images']} images{one}"
+    return f"unpaired, {g['seeds_a']}/{g['seeds_b']} seeds on {g['images']} images{one}"
 
 
 def claims(res: dict) -> list[dict]:
@@ -130,7 +132,8 @@ def claims(res: dict) -> list[dict]:
                     "verdict": v, "wins": wins, "seeds": n, "p": p,
                     "numbers": f"larger in {wins} of {n} seeds (one-sided sign test p = {p:.2g} for larger, "
                                f"{p_opp:.2g} for smaller); FOCA "
-                               f"{' '.join(f'{x:.3g}' for x, _ in pairs)} vs E2E {' '.join(f'{y:.3g}' for _, y in pairs)}"})
+                               f"{' '.join(f'{x:.3g}' for x, _ in pairs)} vs E2E "
+                               f"{' '.join(f'{y:.3g}' for _, y in pairs)}"})
     for k in ("1", "5", "10"):
         few = diff(f"few labels: with {k} labelled image(s) per class, FOCA's features give a lower error",
                    foca, e2e, "FOCA", "E2E", "few_label_errors", k, corr=None)
@@ -177,7 +180,8 @@ def markdown(res: dict) -> str:
              "errors in %, mean +- sd (sample std over seeds), final epoch, nothing selected on test; "
              "the claims' gaps +- se (scripts/studies/stats.py).", "",
              "| run | seeds | val error (+- sd) | test error (+- sd) | few-label error 1 / 5 / 10 per class (+- sd) | "
-             "trace ratio (mean) | Fisher eigenvalue (mean) | s per epoch | wall s per run |", "|---|---|---|---|---|---|---|---|---|"]
+             "trace ratio (mean) | Fisher eigenvalue (mean) | s per epoch | wall s per run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for arm, rs in res["runs"].items():
         ok = [r for r in rs if "error" not in r]
         if not ok:
