@@ -130,8 +130,9 @@ def claims(res: dict) -> list[dict]:
             f"inconclusive (sign test p = {min(p, p_opp):.2g})"
         out.append({"claim": f"point-like features: FOCA's {key} on test features is larger than E2E's",
                     "verdict": v, "wins": wins, "seeds": n, "p": p,
-                    "numbers": f"larger in {wins} of {n} seeds (one-sided sign test p = {p:.2g} for larger, "
-                               f"{p_opp:.2g} for smaller); FOCA "
+                    "numbers": "-" if not n else
+                    f"larger in {wins} of {n} seeds (one-sided sign test p = {p:.2g} for larger, {p_opp:.2g} for "
+                    f"smaller); FOCA "
                                f"{' '.join(f'{x:.3g}' for x, _ in pairs)} vs E2E "
                                f"{' '.join(f'{y:.3g}' for _, y in pairs)}"})
     for k in ("1", "5", "10"):
