@@ -3,19 +3,24 @@
     python -m scripts.studies.study_report results/cpu-<date>    # redo table.md and the figures from study.json
 
 Each of the paper's claims is judged on the study's own runs, final epochs only (nothing is selected
-on test), from the per-seed values:
+on test), with scripts/studies/stats.py. Every seed is scored on the same test images, so the test-set
+part of a standard error does not shrink with seeds:
 
-    difference d = mean(a) - mean(b) in error points; its standard error
-    se = sqrt(s_a^2 / n_a + s_b^2 / n_b + p_a (1 - p_a) / (M n_a) + p_b (1 - p_b) / (M n_b))
-    (s: sample std over seeds, n: seeds, p: mean error, M: test images; the binomial terms keep a
-    2-seed std that happens to be 0 from claiming certainty). "holds" when the claim's direction is
-    beyond 2 se, "does not hold" when the opposite direction is, otherwise "inconclusive".
+- error gaps (Table 2, Table 1, few labels, fine-tuning) are paired (stats.paired_gap: seed s against
+  seed s, image i against image i, se from seeds and images both random) when the runs carry per-image
+  correctness ("correct_test", "finetune_correct_test": stats.pack_correct), else unpaired from the
+  per-seed errors (stats.unpaired_diff: binomial image terms not divided by the seeds; conservative).
+  "holds" when the claim's direction is beyond 2 se, "reversed" when the opposite is, else "inconclusive";
+  the numbers say it in words ("FOCA trails E2E by 7.3 +- 2.1 (se) points at 5 epochs").
+- Fig. 1's claim is a null (fine-tuning does not lower the error): "reversed" when the error drops
+  beyond 2 se, "holds" when the mean does not drop, "inconclusive" for a drop within the noise.
+- few labels are also read relative to each arm's own full-data test error: (few-label error - test
+  error) of FOCA minus that of E2E, se = sqrt(se_few^2 + se_full^2) (conservative: the two gaps share
+  seeds and images, which correlates them positively).
+- point-like features (trace_ratio, fisher_eigenvalue) compare seed by seed with a one-sided sign test:
+  "holds" only when p < 0.05 (5 seeds all one way), so 2 seeds that agree are "inconclusive (p = 0.25)".
 
-Fig. 1's claim is a null (fine-tuning does not help): it does not hold when the error drops beyond
-2 se, holds when the mean does not drop, and a drop within the noise is inconclusive. The se treats
-the two sides as independent, which overstates it for paired runs on the same test images.
-Point-like features compare trace_ratio and fisher_eigenvalue seed by seed instead: every seed in
-the claimed direction holds, every seed against it does not, a mix is inconclusive.
+Every +- is labelled: sd = sample std over seeds, se = standard error of a mean or a gap.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from scripts.studies.stats import describe_gap, paired_gap, sign_test, unpack_correct, unpaired_diff, verdict
 
 NAMES = {"foca": "FOCA (head D)", "e2e": "E2E (head D)", "foca-C": "FOCA (head C)"}
 
@@ -44,69 +51,114 @@ def mean_sd(v: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
-def lower(a: list[float], b: list[float], m: int) -> tuple[str, float, float]:
-    """Is a's error lower than b's? -> (verdict, d = mean a - mean b, se), errors as fractions."""
+def gap(runs_a: list[dict], runs_b: list[dict], key_a: str, key_b: str, m: int,
+        correct_a: str | None = None, correct_b: str | None = None, sub: str | None = None) -> dict:
+    """Error gap a - b (fractions): paired_gap over the seeds both sides ran when every run on both sides
+    carries packed per-image correctness (correct_a / correct_b keys), else unpaired_diff of the per-seed
+    errors. -> stats' dict plus "method" ("paired" / "unpaired"); {"gap": nan, ...} when a side is empty."""
+    a, b = values(runs_a, key_a, sub), values(runs_b, key_b, sub)
     if not a or not b:
-        return "not measured", math.nan, math.nan
-    (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
-    se = math.sqrt(sa ** 2 / len(a) + sb ** 2 / len(b) + ma * (1 - ma) / (m * len(a)) + mb * (1 - mb) / (m * len(b)))
-    d = ma - mb
-    verdict = "holds" if d < -2 * se else "does not hold" if d > 2 * se else "inconclusive"
-    return verdict, d, se
+        return {"gap": math.nan, "se": math.nan, "method": "not measured"}
+    ca = {r.get("seed"): r[correct_a] for r in runs_a if correct_a and r.get(correct_a)}
+    cb = {r.get("seed"): r[correct_b] for r in runs_b if correct_b and r.get(correct_b)}
+    if ca and len(ca) == len(a) and set(ca) == set(cb) and len(cb) == len(b):
+        seeds = sorted(ca)
+        err_a = np.stack([~unpack_correct(ca[s], m) for s in seeds])  # (S, M)
+        err_b = np.stack([~unpack_correct(cb[s], m) for s in seeds])  # (S, M)
+        return {**paired_gap(err_a, err_b), "method": "paired"}
+    return {**unpaired_diff(a, b, m), "method": "unpaired"}
 
 
-def larger_every_seed(a: list[float], b: list[float]) -> str:
-    pairs = list(zip(a, b))
-    if not pairs:
-        return "not measured"
-    wins = sum(x > y for x, y in pairs)
-    return "holds" if wins == len(pairs) else "does not hold" if wins == 0 else "inconclusive"
+def pm(v: list[float], unit: str = "sd") -> str:
+    """mean +- sample std over seeds, in %, labelled (one seed has no sd: said so)."""
+    if not v:
+        return "-"
+    m, s = mean_sd(v)
+    return f"{100 * m:.2f} (1 seed)" if len(v) == 1 else f"{100 * m:.2f} +- {100 * s:.2f} ({unit})"
 
 
 def pct(v: list[float]) -> str:
+    """A table cell: mean +- sample std in % (the column header says sd)."""
     if not v:
         return "-"
     m, s = mean_sd(v)
     return f"{100 * m:.2f} +- {100 * s:.2f}"
 
 
+def seeds_said(g: dict) -> str:
+    """How a gap was formed, for the numbers column (a side with one seed gives its se no seed term)."""
+    one = ", no seed term (1 seed)" if 1 in (g.get("seeds"), g.get("seeds_a"), g.get("seeds_b")) else ""
+    if g["method"] == "paired":
+        return f"paired on {g['seeds']} seeds x {g['images']} images{one}"
+    return f"unpaired, {g['seeds_a']}/{g['seeds_b']} seeds on {g['images']} images{one}"
+
+
 def claims(res: dict) -> list[dict]:
-    """The paper's claims at this scale: claim, verdict, the numbers behind it."""
-    runs, m = res["runs"], res["data"]["test"]
+    """The paper's claims at this scale: claim, verdict, the numbers behind it (and gap / se / method)."""
+    runs, m, where = res["runs"], res["data"]["test"], f"at {res.get('epochs', '?')} epochs"
     foca, e2e, head_c = runs.get("foca", []), runs.get("e2e", []), runs.get("foca-C", [])
     out = []
 
-    def diff(claim, a, b, an, bn):
-        v, d, se = lower(a, b, m)
-        out.append({"claim": claim, "verdict": v, "numbers": f"{an} {pct(a)} vs {bn} {pct(b)} % "
-                    f"(difference {100 * d:+.2f} +- {100 * se:.2f} points, n = {len(a)}/{len(b)} seeds)"})
+    def diff(claim, ra, rb, an, bn, key="test_error", sub=None, corr="correct_test"):
+        g = gap(ra, rb, key, key, m, corr, corr, sub)
+        said = describe_gap(an, bn, g["gap"], g["se"], where) if g["method"] != "not measured" else "-"
+        out.append({"claim": claim, "verdict": verdict(g["gap"], g["se"]), "gap": g["gap"], "se": g["se"],
+                    "method": g["method"],
+                    "numbers": f"{said}; {an} {pm(values(ra, key, sub))} vs {bn} {pm(values(rb, key, sub))} % "
+                               f"({seeds_said(g)})" if said != "-" else "-"})
+        return g
 
-    diff("Table 2: FOCA's test error is lower than E2E's", values(foca, "test_error"), values(e2e, "test_error"),
-         "FOCA", "E2E")
+    full = diff("Table 2: FOCA's test error is lower than E2E's", foca, e2e, "FOCA", "E2E")
     ft = [r for r in foca if r.get("finetune_test_error") is not None]
-    before, after = values(ft, "test_error"), values(ft, "finetune_test_error")
-    v, d, se = lower(after, before, m)  # does fine-tuning lower the error? the paper: it does not
-    # A null claim: it does not hold when the error drops beyond 2 se, holds when the mean does not
-    # drop at all, and a drop within the noise is inconclusive.
-    verdict = v if v == "not measured" else "does not hold" if v == "holds" else "holds" if d >= 0 else "inconclusive"
-    out.append({"claim": "Fig. 1: E2E fine-tuning after FOCA does not lower the test error", "verdict": verdict,
-                "numbers": f"after stage 2 {pct(before)} -> after {res.get('finetune_epochs', 0)} fine-tuning epochs "
-                           f"{pct(after)} % (change {100 * d:+.2f} +- {100 * se:.2f} points)"})
-    diff("Table 1: head D (GAP -> 2-LP) beats head C (GAP features)", values(foca, "test_error"),
-         values(head_c, "test_error"), "D", "C")
+    g = gap(ft, ft, "finetune_test_error", "test_error", m, "finetune_correct_test", "correct_test")
+    # A null claim: reversed when the error drops beyond 2 se, holds when the mean does not drop at all,
+    # and a drop within the noise is inconclusive.
+    d, se = g["gap"], g["se"]
+    v = "not measured" if math.isnan(d) else "reversed" if d < -2 * se else "holds" if d >= 0 else "inconclusive"
+    out.append({"claim": "Fig. 1: E2E fine-tuning after FOCA does not lower the test error", "verdict": v,
+                "gap": d, "se": se, "method": g["method"],
+                "numbers": "-" if math.isnan(d) else
+                f"{res.get('finetune_epochs', 0)} fine-tuning epochs changed FOCA's test error by {100 * d:+.1f} +- "
+                f"{100 * se:.1f} (se) points{', within 2 se' if abs(d) <= 2 * se else ''}: "
+                f"{pm(values(ft, 'test_error'))} -> {pm(values(ft, 'finetune_test_error'))} % ({seeds_said(g)})"})
+    diff("Table 1: head D (GAP -> 2-LP) beats head C (GAP features)", foca, head_c, "head D", "head C")
     for key in ("trace_ratio", "fisher_eigenvalue"):
-        a, b = values(foca, key), values(e2e, key)
+        pairs = [(x, y) for x, y in zip(values(foca, key), values(e2e, key))]
+        wins, n = sum(x > y for x, y in pairs), len(pairs)
+        p, p_opp = (sign_test(wins, n), sign_test(n - wins, n)) if n else (1.0, 1.0)
+        v = "not measured" if not n else "holds" if p < 0.05 else "reversed" if p_opp < 0.05 else \
+            f"inconclusive (sign test p = {min(p, p_opp):.2g})"
         out.append({"claim": f"point-like features: FOCA's {key} on test features is larger than E2E's",
-                    "verdict": larger_every_seed(a, b),
-                    "numbers": f"FOCA {' '.join(f'{x:.3g}' for x in a)} vs E2E {' '.join(f'{x:.3g}' for x in b)} per seed"})
+                    "verdict": v, "wins": wins, "seeds": n, "p": p,
+                    "numbers": "-" if not n else
+                    f"larger in {wins} of {n} seeds (one-sided sign test p = {p:.2g} for larger, {p_opp:.2g} for "
+                    f"smaller); FOCA "
+                               f"{' '.join(f'{x:.3g}' for x, _ in pairs)} vs E2E "
+                               f"{' '.join(f'{y:.3g}' for _, y in pairs)}"})
     for k in ("1", "5", "10"):
-        diff(f"few labels: with {k} labelled image(s) per class, FOCA's features give a lower error",
-             values(foca, "few_label_errors", k), values(e2e, "few_label_errors", k), "FOCA", "E2E")
+        few = diff(f"few labels: with {k} labelled image(s) per class, FOCA's features give a lower error",
+                   foca, e2e, "FOCA", "E2E", "few_label_errors", k, corr=None)
+        # relative to each arm's own full-data error: (few - full) of FOCA minus (few - full) of E2E
+        d, se = few["gap"] - full["gap"], math.hypot(few["se"], full["se"])
+        ex = {n: excess(rs, k) for n, rs in (("FOCA", foca), ("E2E", e2e))}
+        out.append({"claim": f"few labels, relative to each arm's full-data error: with {k} label(s) per class, "
+                             "FOCA loses less than E2E", "verdict": verdict(d, se), "gap": d, "se": se,
+                    "method": "difference of two gaps",
+                    "numbers": "-" if math.isnan(d) else
+                    f"above their own full-data test error: FOCA {100 * ex['FOCA']:+.1f}, E2E {100 * ex['E2E']:+.1f} "
+                    f"points; FOCA - E2E = {100 * d:+.1f} +- {100 * se:.1f} (se) points"
+                    f"{', within 2 se' if abs(d) <= 2 * se else ''}"})
     tf, te = epoch_seconds(foca), epoch_seconds(e2e)
     out.append({"claim": "time: FOCA's stage-1 epoch against E2E's (same network, same runs)",
                 "verdict": f"ratio {tf / te:.2f}" if tf and te else "not measured",
                 "numbers": f"FOCA {tf:.0f} s vs E2E {te:.0f} s per epoch" if tf and te else "-"})
     return out
+
+
+def excess(runs: list[dict], k: str) -> float:
+    """Mean few-label error (k per class) minus mean full-data test error, fractions (nan if either is missing)."""
+    few, full = values(runs, "few_label_errors", k), values(runs, "test_error")
+    return float(np.mean(few) - np.mean(full)) if few and full else math.nan
 
 
 def epoch_seconds(runs: list[dict]) -> float:
@@ -126,9 +178,11 @@ def markdown(res: dict) -> str:
     lines = [f"{c.get('cpus', '?')}-core CPU ({c['device']}), torch {c['torch']}, {c['date']}; "
              f"`{c['command']}`; {res['epochs']} epochs per run, {res['jobs']} runs at once; "
              f"train {d['train_used']:,} / val {d['val']:,} / test {d['test']:,} images ({d['protocol']}); "
-             "errors in %, mean +- sample std over seeds, final epoch, nothing selected on test.", "",
-             "| run | seeds | val error | test error | few-label error 1 / 5 / 10 per class | trace ratio | "
-             "Fisher eigenvalue | s per epoch | wall s per run |", "|---|---|---|---|---|---|---|---|---|"]
+             "errors in %, mean +- sd (sample std over seeds), final epoch, nothing selected on test; "
+             "the claims' gaps +- se (scripts/studies/stats.py).", "",
+             "| run | seeds | val error (+- sd) | test error (+- sd) | few-label error 1 / 5 / 10 per class (+- sd) | "
+             "trace ratio (mean) | Fisher eigenvalue (mean) | s per epoch | wall s per run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for arm, rs in res["runs"].items():
         ok = [r for r in rs if "error" not in r]
         if not ok:
@@ -151,7 +205,9 @@ def markdown(res: dict) -> str:
 
 
 def figures(res: dict, out: Path, runs_dir: Path) -> list[str]:
-    """features_pca.png (test features of every seed, a panel per run) and finetune.png (Fig. 1)."""
+    """features_pca.png (test features of every seed, a panel per run) and finetune.png (Fig. 1).
+    A re-render after the run folders are gone (study.json's runs_dir no longer exists) keeps the
+    features_pca.png drawn when they were there; finetune.png needs only study.json."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,6 +228,8 @@ def figures(res: dict, out: Path, runs_dir: Path) -> list[str]:
         pca_histograms(feats, labels, out / "features_pca.png", normalise="l2",
                        title=f"CIFAR-10 test features after {res['epochs']} epochs (2-D PCA)")
         made.append("features_pca.png")
+    elif (out / "features_pca.png").is_file():
+        made.append("features_pca.png")  # drawn from run folders that are no longer here: kept as it was
     ft = [r for r in res["runs"].get("foca", []) if r.get("finetune_test_error") is not None]
     if ft:
         fig, ax = plt.subplots(figsize=(5, 3.5))
