@@ -76,7 +76,7 @@ def test_claims_read_the_runs_they_are_given():
 @pytest.mark.skipif(not (Path(os.environ.get("FOCA_DATA", REPO.parent / "shared" / "data")) / "cifar10").is_dir(),
                     reason="no real data: the CPU study trains on the real CIFAR-10 copy")
 def test_tiny_cpu_study_runs_every_arm_and_a_rerun_keeps_them(tmp_path):
-    cmd = [sys.executable, "-m", "scripts.studies.budget", "--tiny", "--cpu", "--seeds=1", "--minutes=6", "--max-epochs=2",
+    cmd = [sys.executable, "-m", "scripts.studies.budget", "--tiny", "--cpu", "--seeds=1", "--minutes=10", "--max-epochs=2",
            f"--out={tmp_path}", f"--runs-dir={tmp_path / 'runs'}"]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert r.returncode in (0, 1), r.stderr[-2000:]

@@ -92,6 +92,7 @@ def test_the_probe_matches_scikit_learn():
     assert np.abs(ours - sk.predict_proba(f.numpy())).max() < 1e-3
 
 
+@pytest.mark.slow  # 397 s beside a 2-lane study and other tests (2026-12-04): make test-slow, which CI runs too
 def test_the_tiny_study_runs_and_a_rerun_redoes_nothing(tmp_path, arrays):
     cmd = [sys.executable, "-m", "scripts.studies.scaling", "--tiny", f"--out={tmp_path}", f"--dataset={arrays}",
            "--minutes=20"]

@@ -18,23 +18,14 @@ labelled val images evaluated), downsampled 64 -> 32 px by 2x2 averaging, CIFAR-
 """
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scripts.studies.stats import pack_correct as pack, unpack_correct as unpack
+
 SELECTION, EVAL_VAL = 5000, 5000  # of the 10,000 held-out images: the first for choices, the rest reported
 LAMBDAS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the probe's L2 penalties; one more step past an edge that wins
-
-
-def pack(correct) -> str:
-    """(M,) bools -> base64 of np.packbits: 6,000 images in 1 KB of JSON."""
-    return base64.b64encode(np.packbits(np.asarray(correct, bool)).tobytes()).decode()
-
-
-def unpack(s: str, m: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(base64.b64decode(s), np.uint8))[:m].astype(bool)  # (M,)
 
 
 def fit_probe(f, y, k: int, lam: float, init=None, iters: int = 100):

@@ -118,8 +118,9 @@ def extras(recs: list[dict]) -> list[dict]:
 def markdown(res: dict, recs: list[dict]) -> str:
     some = next((r for r in recs if r["seed"] != SWEEP_SEED), recs[0] if recs else {})
     lines = ["# FOCA against E2E as training grows (real CIFAR-10, 2 CPU cores)", "",
-             f"WRN-16-1 + head D; train 40,000 / selection 5,000 / evaluation 6,000 images (the last 5,000 training "
-             f"images + test1k); wsd schedule; learning rates chosen on selection: {res['chosen_lr']}. "
+             f"{some.get('model', '?')} + head D; train {some.get('train_images', 0):,} images, evaluation "
+             f"{some.get('eval_images', 0):,} (the last 5,000 training images + test1k; selection: the 5,000 before "
+             f"them); wsd schedule; learning rates chosen on selection: {res['chosen_lr']}. "
              f"Errors in %, final epoch; mean +- sd over seeds; gaps FOCA - E2E paired by seed and image, +- se. "
              f"{len(recs)} records; {some.get('protocol', '')}.", "",
              "| epochs | seeds | FOCA error | E2E error | gap (FOCA - E2E) | gap, both linear probes | "
