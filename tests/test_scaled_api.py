@@ -221,3 +221,10 @@ def test_load_run_features_of_new_images_equal_the_engines(tmp_path, monkeypatch
     assert transform(Image.new("RGB", (31, 17))).shape == (3, 8, 8) and not net.training
     with pytest.raises(ValueError, match="no checkpoint.pt"):
         load_run(tmp_path)
+
+
+def test_example_lightning(tmp_path):
+    """Outside the default run unless lightning is importable (not a project dependency)."""
+    pytest.importorskip("lightning", reason="lightning not installed (pip install lightning to run this example)")
+    s = example("foca_lightning.py", tmp_path)
+    assert s["calls"] == 12 and s["foca_loss"] == s["foca_loss"], s  # 2 epochs x 6 steps, a finite loss
