@@ -140,11 +140,12 @@ def check(cfg) -> None:
     """ValueError naming the first field out of range (the classes' POSITIVE / NON_NEGATIVE lists;
     tuples of ints, e.g. widths, must be non-empty and positive)."""
     cls = type(cfg)
+    sized = {n for n in getattr(cls, "FROM_DATA", ()) if getattr(cfg, n) == -1}  # -1: sized from the data later
     for name in getattr(cls, "POSITIVE", ()):
-        if not getattr(cfg, name) > 0:
+        if not getattr(cfg, name) > 0 and name not in sized:
             raise ValueError(f"--{name}={getattr(cfg, name)}: must be > 0")
     for name in getattr(cls, "NON_NEGATIVE", ()):
-        if getattr(cfg, name) < 0:
+        if getattr(cfg, name) < 0 and name not in sized:
             raise ValueError(f"--{name}={getattr(cfg, name)}: must be >= 0")
     widths = getattr(cfg, "widths", None)
     if widths is not None and (not widths or min(widths) < 1):

@@ -38,9 +38,7 @@ def default_name(*parts) -> str:
 class RunDir:
     def __init__(self, path, config: dict, *, resume: bool = False, overwrite: bool = False):
         self.path = Path(path)
-        if self.path.exists() and any(self.path.iterdir()) and not (resume or overwrite):
-            raise RunDirError(f"run folder {self.path} exists; pass --resume to continue it or "
-                              "--overwrite to replace it")
+        self.check(self.path, resume=resume, overwrite=overwrite)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             if overwrite and not resume:
@@ -52,6 +50,14 @@ class RunDir:
         except OSError as e:
             raise RunDirError(f"cannot write the run folder {self.path}: {e.strerror}; "
                               "choose another --out_dir") from None
+
+    @staticmethod
+    def check(path, *, resume: bool = False, overwrite: bool = False) -> None:
+        """RunDirError when path holds a run and neither resume nor overwrite: callable before a long load."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not (resume or overwrite):
+            raise RunDirError(f"run folder {path} exists; pass --resume to continue it or "
+                              "--overwrite to replace it")
 
     def log(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as fh:

@@ -3,7 +3,7 @@
     from scaled.api import FocaLoss, foca_network, train_classifier, compute_all_features, feature_stats
     net = foca_network(torchvision.models.resnet18(weights=None), num_classes=10, in_channels=3, image_size=32)
     foca = FocaLoss(num_classes=10, n_c=100, refresh=32, generator=torch.Generator().manual_seed(0),
-                    sampler=lambda n: my_random_batch(n))              # n -> (x (n, C, H, W), t (n,))
+                    sampler=weak_sampler(train_set, 100, torch.Generator().manual_seed(1)))  # n -> (x_c, t_c)
     opt = torch.optim.SGD(foca_parameters(net), lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4)
     for x, t in loader:                                                 # stage 1
         loss = foca(net, x, t)                                          # a new weak classifier every R calls
@@ -11,6 +11,7 @@
     train_classifier(net, loader)                                       # stage 2: net.classifier on frozen features
     f, t = compute_all_features(net, test_loader)                       # (N, D), (N,) eval mode
     feature_stats(f, t)                                                 # trace_ratio, fisher_eigenvalue, within_spread
+    net, transform = load_run("runs/scaled/<run>")                      # a scaled.train run, for new images
 
 FocaLoss is scaled.foca's, the object the engine's stage 1 runs on (so `make crosscheck` holds it
 to minifoca and the authors' code). The defaults of every function are the paper's (scaled/config.py).
@@ -25,12 +26,43 @@ from torch import nn
 
 from minifoca.metrics import feature_stats as _feature_stats
 
+from .engine import Phi as features_module
 from .foca import FocaLoss, compute_features, features_of, init_classifier, weak_loss
+from .inference import Transform, load_run
 from .models import FeatureHead, FeatureNet, build_model
-from .models.external import as_trunk, probe
+from .models.external import as_trunk, check_width, probe
 
 __all__ = ["FocaLoss", "foca_network", "foca_parameters", "train_classifier", "compute_all_features",
-           "feature_stats", "error_rate", "weak_loss"]
+           "feature_stats", "error_rate", "weak_loss", "weak_sampler", "WeakSampler", "features_module",
+           "load_run", "Transform"]
+
+
+class WeakSampler:
+    """SampleMinibatch(d, n_c) over a dataset: n indices uniform WITH replacement (Algorithm 1) from
+    `generator` (CPU), the items stacked: (x (n, ...), t (n,)) on `device`. Its state_dict is its
+    generator's, which FocaLoss.state_dict saves with its own."""
+
+    def __init__(self, dataset, n_c: int, generator: torch.Generator, device=None):
+        self.dataset, self.n_c, self.generator, self.device = dataset, n_c, generator, device
+
+    def __call__(self, n: int | None = None):
+        idx = torch.randint(len(self.dataset), (n or self.n_c,), generator=self.generator)  # (n,)
+        items = [self.dataset[i] for i in idx.tolist()]
+        x = torch.stack([torch.as_tensor(a) for a, _ in items])  # (n, C, H, W)
+        t = torch.as_tensor([int(b) for _, b in items])  # (n,)
+        return (x, t) if self.device is None else (x.to(self.device), t.to(self.device))
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def weak_sampler(dataset, n_c: int, generator: torch.Generator, device=None) -> WeakSampler:
+    """FocaLoss's sampler for any map-style dataset of (x, t) items (a torchvision ImageFolder, a
+    TensorDataset): n_c -> (x_c, t_c), uniform with replacement, drawn from generator."""
+    return WeakSampler(dataset, n_c, generator, device)
 
 
 def foca_network(backbone: nn.Module | str, num_classes: int, head: str = "D", in_channels: int = 3,
@@ -45,6 +77,8 @@ def foca_network(backbone: nn.Module | str, num_classes: int, head: str = "D", i
         return build_model(backbone, num_classes, head, image_size, in_channels=in_channels, hidden=hidden)
     trunk = as_trunk(backbone)
     channels, spatial, vector = probe(trunk, type(backbone).__name__, in_channels, image_size)
+    if trunk is backbone:  # neither torchvision's nor timm's: a classifier left on would be the trunk's end
+        check_width(type(backbone).__name__, channels, vector, num_classes)
     return FeatureNet(trunk, FeatureHead(head, channels, spatial, hidden, vector=vector), num_classes)
 
 

@@ -14,7 +14,9 @@ randomness (their numpy stream is never seeded; every draw here comes from a see
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+FROM_DATA = -1  # val_size, n_c, stage2_lr at -1: sized from the data once it is loaded (sized_to_data)
 
 
 @dataclass
@@ -33,11 +35,12 @@ class ScaledConfig:
     POSITIVE: typing.ClassVar[tuple] = ("epochs", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",
                                         "stage2_batch", "eval_every", "eval_batch", "micro_batches",
                                         "check_every", "checkpoint_every", "few_label_draws", "lr", "weak_lr", "stage2_lr", "finetune_lr")
+    FROM_DATA: typing.ClassVar[tuple] = ("val_size", "n_c", "stage2_lr")  # may be -1 (FROM_DATA), the own presets
     NON_NEGATIVE: typing.ClassVar[tuple] = ("train_subset", "eval_subset", "finetune_epochs", "wd", "weak_wd",
                                             "momentum", "weak_momentum", "val_size", "threads", "image_size")
     # --- what runs -------------------------------------------------------------------------------
     method: str = "foca"  # foca (stages 1-2, optional 3) | e2e (the same network trained jointly)
-    dataset: str = "cifar10"  # a scaled.data name: cifar10, cifar100, tinyimagenet, cifar10-npz, *.npz
+    dataset: str = "cifar10"  # cifar10, cifar100, tinyimagenet, digits, cifar10-npz, PATH.npz, or imagefolder:PATH (class sub-folders)
     seed: int = 0  # seeds every generator (data order, augmentation, weak classifiers, init)
     data_dir: str = ""  # data folder; "" -> $FOCA_DATA
     download: bool = False  # fetch CIFAR / Tiny ImageNet with torchvision when missing (needs internet)
@@ -45,6 +48,7 @@ class ScaledConfig:
     # Held out of training for every choice (CIFAR: the last 5,000 images; Tiny ImageNet: the last
     # 10% of each class). 0 trains on every training image, as the authors did (the paper presets):
     # then nothing is chosen at all, and the per-epoch log records the test error for the curves.
+    # -1: sized from the data (10% of the training images, at most 5,000; the own presets).
     val_size: int = 0
     train_subset: int = 0  # use only the first N training images (0 = all): smoke runs and tests
     eval_subset: int = 0  # evaluate on the first N val/test images (0 = all): smoke runs
@@ -70,7 +74,7 @@ class ScaledConfig:
     milestones: tuple[float, ...] = (0.5, 0.667, 0.833)  # fractions: epochs 300/400/500 of 600
     lr_gamma: float = 0.1  # lr factor at each milestone (the authors' lr_drop_rate)
     # --- the weak classifier (Algorithm 1) -----------------------------------------------------------
-    n_c: int = 100  # ~10 per class (CIFAR-100: 1000)
+    n_c: int = 100  # ~10 per class (CIFAR-100: 1000); -1: 10 per class of the data
     refresh: int = 32  # R: the authors' code; 1 is Algorithm 1 as printed
     weak_steps: int = 64  # full-batch steps on the fixed features: never a trunk pass each
     weak_lr: float = 0.03  # ComputeClassifier's SGD learning rate (the authors' lr_clf)
@@ -79,7 +83,7 @@ class ScaledConfig:
     weak_init_std: float = 0.1  # W ~ N(0, std^2), b = 0: every weak classifier and stage 2's start
     # --- stage 2: fresh classifier on frozen features --------------------------------------------
     stage2_epochs: int = 5  # the final-epoch error is reported (the authors print the minimum over these)
-    stage2_lr: float = 0.003  # constant
+    stage2_lr: float = 0.003  # constant; -1: scaled to the data's size (sized_to_data says how)
     stage2_batch: int = 128  # with last_batch, as stage 1
     stage2_bn_train: bool = True  # BN batch statistics, as the authors' code; False: eval mode
     # --- stage 3: end-to-end fine-tuning after FOCA (our recipe; the paper publishes none) -------
@@ -139,3 +143,21 @@ def fidelity(cfg: ScaledConfig) -> str:
     if not ours:
         return "authors"
     return "ours" if len(ours) == len(FIDELITY) else "mixed: ours for " + ", ".join(ours)
+
+
+def sized_to_data(cfg: ScaledConfig, val_size: int, n_train: int, k: int) -> ScaledConfig:
+    """cfg with each field at FROM_DATA sized from the loaded data: val_size as load_dataset held out,
+    n_c = 10 per class of the K classes, stage2_lr for n_train training images (after the val split)."""
+    sized = {}
+    if cfg.val_size == FROM_DATA:
+        sized["val_size"] = val_size
+    if cfg.n_c == FROM_DATA:
+        sized["n_c"] = 10 * k  # the paper's ~10 per class: CIFAR-10 100, CIFAR-100 1000
+    if cfg.stage2_lr == FROM_DATA:
+        # The paper's 0.003 is for 1,955 steps (5 epochs x 391 batches of 128 of CIFAR's 50,000 images).
+        # Fewer steps take a proportionally larger one, so that lr x steps stays the paper's; at most
+        # 0.05 (examples/foca_own_loop.py's stage-2 lr on 192 images).
+        per_epoch = n_train // cfg.stage2_batch if cfg.last_batch == "drop" else -(-n_train // cfg.stage2_batch)
+        steps = max(1, cfg.stage2_epochs * per_epoch)
+        sized["stage2_lr"] = float(f"{min(0.05, 0.003 * 1955 / steps):.3g}")
+    return replace(cfg, **sized)

@@ -30,8 +30,9 @@ here rather than through torchvision's Dataset classes, which reject any file wh
 from the official one (and so the small files a test writes in the same format).
 
 Validation (val=True): CIFAR and .npz hold out the LAST val_size (5,000) training images; Tiny
-ImageNet, whose training images are ordered by class, holds out the last 10% of each class. The
-test split is always loaded, for the final report only. Any missing or wrong path raises one
+ImageNet and image folders, whose training images are ordered by class, hold out the last share of
+each class (val_size None: default_val_size, 10% of the training images, at most 5,000 except for
+Tiny ImageNet). The test split is always loaded, for the final report only. Any missing or wrong path raises one
 DataError saying what was looked for and how to fix it.
 """
 from __future__ import annotations
@@ -235,7 +236,8 @@ def channel_stats(x: torch.Tensor, pad: int = 0, unbiased: bool = False) -> tupl
 def _val_indices(y: np.ndarray, val_size: int, per_class: bool) -> np.ndarray:
     """Boolean mask of held-out training images: the last val_size, or the last share of each class."""
     if not 0 < val_size < len(y):
-        raise DataError(f"val_size={val_size} must be between 1 and {len(y) - 1}")
+        raise DataError(f"--val_size={val_size}: the data has {len(y):,} training images, so hold out between 1 "
+                        f"and {len(y) - 1:,} (--val_size=-1: 10% of them; --val_size=0: no validation split)")
     mask = np.zeros(len(y), bool)
     if not per_class:
         mask[-val_size:] = True
@@ -244,6 +246,11 @@ def _val_indices(y: np.ndarray, val_size: int, per_class: bool) -> np.ndarray:
         idx = np.flatnonzero(y == c)
         mask[idx[len(idx) - max(1, round(len(idx) * val_size / len(y))):]] = True
     return mask
+
+
+def default_val_size(name: str, n: int) -> int:
+    """Held out when no val_size is given: Tiny ImageNet 10% (of each class); else 10%, at most 5,000 (CIFAR's)."""
+    return n // 10 if name == "tinyimagenet" else min(5000, n // 10)
 
 
 def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", download: bool = False,
@@ -291,7 +298,7 @@ def load_dataset(name: str, data_dir: str = "", val: bool = True, device="cpu", 
     protocol = f"val: none (trained on all {len(y_tr):,} training images); {test}"
     x_va = y_va = None
     if val:
-        v = val_size or (len(y_tr) // 10 if per_class else min(5000, len(y_tr) // 10))
+        v = val_size or default_val_size(name, len(y_tr))
         hold = _val_indices(y_tr, v, per_class)
         x_va, y_va, x_tr, y_tr = x_tr[hold], y_tr[hold], x_tr[~hold], y_tr[~hold]
         where = (f"last {hold.sum() // k} images of each class" if per_class

@@ -35,7 +35,8 @@ from minifoca.metrics import feature_stats
 
 from . import dist, interrupt
 from .augment import apply_params, draw_params, get as augment_config, normalize
-from .data import channel_stats, load_dataset
+from .config import sized_to_data
+from .data import channel_stats, default_val_size, load_dataset
 from .few_labels import few_label_error, label_sets
 from .models import build_model
 from .progress import Progress
@@ -109,8 +110,9 @@ class Run:
     # --- data ----------------------------------------------------------------------------------------
     def _load_data(self):
         cfg = self.cfg
-        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device=self.device,
-                         download=cfg.download, val_size=cfg.val_size or None, image_size=cfg.image_size)
+        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size != 0, device=self.device, download=cfg.download,
+                         val_size=cfg.val_size if cfg.val_size > 0 else None, image_size=cfg.image_size)
+        n_all = len(d.y_train) + (0 if d.y_val is None else len(d.y_val))  # before the val split
         self.aug = dataclasses.replace(augment_config(cfg.augment, d.image_size), crop_offsets=cfg.crop_offsets,
                                        erase_draw=cfg.erase_draw)
         if cfg.norm_stats == "padded":  # the authors': over the zero-padded training images (docs/algorithm.md)
@@ -125,9 +127,12 @@ class Run:
             d.protocol += (f"; subsets: first {len(d.y_train):,} training images, first "
                            f"{len(d.y_test):,} val/test images" if cfg.eval_subset else
                            f"; subset: first {len(d.y_train):,} training images")
+        # the own presets' fields at -1 (FROM_DATA), sized now; config.json records the sized values
+        self.cfg = cfg = sized_to_data(cfg, default_val_size(cfg.dataset, n_all), len(d.y_train), d.num_classes)
         if len(d.y_train) < max(cfg.n_f, cfg.stage2_batch):
             raise ValueError(f"{len(d.y_train)} training images are fewer than one batch (n_f={cfg.n_f}, "
-                             f"stage2_batch={cfg.stage2_batch}); raise train_subset or lower the batch")
+                             f"stage2_batch={cfg.stage2_batch}): pass --n_f and --stage2_batch of at most "
+                             f"{len(d.y_train)}" + (", or raise --train_subset" if cfg.train_subset else ""))
         for name, batch in (("n_f", cfg.n_f), ("stage2_batch", cfg.stage2_batch)):
             rest = len(d.y_train) % batch  # a kept last batch is split over ranks and micro-batches
             if cfg.last_batch == "keep" and 0 < rest < 2 * self.world * cfg.micro_batches:

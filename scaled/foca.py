@@ -126,6 +126,10 @@ class FocaLoss:
             if weak is None and self.sampler is None:
                 raise ValueError("FocaLoss: a weak classifier is due; pass weak=(x_c, t_c) or give it a sampler")
             x_c, t_c = weak if weak is not None else self.sampler(self.n_c)  # [x, t] <- SampleMinibatch(d, n_c)
+            if not len(x_c) == len(t_c) == self.n_c:  # a short batch would fit theta to fewer images, silently
+                raise ValueError(f"FocaLoss: the weak batch has {len(x_c)} images and {len(t_c)} labels; n_c={self.n_c} "
+                                 f"of each are needed ({'weak=(x_c, t_c)' if weak is not None else 'sampler(n_c)'} "
+                                 "must give n_c, or set n_c to what it gives)")
             with autocast():
                 f_c = compute_features(net, x_c)  # f <- ComputeFeature(x, phi)
             self.theta = weak_classifier(_up(f_c), t_c, self.num_classes, self, self.generator)  # ComputeClassifier
@@ -138,10 +142,23 @@ class FocaLoss:
         return weak_loss(features_of(net, x), t, theta)
 
     def state_dict(self) -> dict:
-        return {"theta": self.theta, "calls": self.calls}
+        """theta, calls, the generator's state and the sampler's (when it has a state_dict, as
+        scaled.api.weak_sampler's): with phi and its optimiser, your loop resumes exactly."""
+        state = {"theta": self.theta, "calls": self.calls}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        if hasattr(self.sampler, "state_dict"):
+            state["sampler"] = self.sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.theta, self.calls = state["theta"], state["calls"]
+        if "generator" in state:
+            if self.generator is None:
+                raise ValueError("FocaLoss.load_state_dict: the state holds a generator's; give this FocaLoss one")
+            self.generator.set_state(state["generator"])
+        if "sampler" in state and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(state["sampler"])
 
 
 def _accumulate(module, batches, loss_fn, opt, autocast=contextlib.nullcontext):

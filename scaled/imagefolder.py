@@ -7,7 +7,8 @@ decoded once with PIL and cached as .npz arrays, as the Tiny ImageNet loader doe
                                                                           order) is the test split
 
 Classes are the training sub-folders in sorted order (ImageFolder's class_to_idx); a test folder
-may lack some classes but not add any. Files are what torchvision's ImageFolder accepts
+may lack some classes but not add any, and a class folder without images is refused (as ImageFolder
+does). A file PIL cannot read is one DataError naming it. Files are what torchvision's ImageFolder accepts
 (.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp). Every image becomes 1 channel when all
 training images are grayscale (PIL modes 1, L, I, I;16, F), else RGB (alpha dropped). Sizes: when
 every image has the same square size it is kept; otherwise `image_size` S must be given and each
@@ -38,8 +39,13 @@ def _listing(folder: Path, classes: list[str] | None = None) -> tuple[list[str],
         raise DataError(f"{folder}: classes {sorted(set(found) - set(classes))[:3]} are not in the training folder")
     names = classes if classes is not None else found
     label = {c: i for i, c in enumerate(names)}
-    files = [(p, label[c]) for c in found for p in sorted((folder / c).rglob("*"))
-             if p.suffix.lower() in EXTENSIONS and p.is_file()]
+    files = []
+    for c in found:
+        mine = [(p, label[c]) for p in sorted((folder / c).rglob("*")) if p.suffix.lower() in EXTENSIONS and p.is_file()]
+        if not mine:  # torchvision's ImageFolder refuses it too: a class that cannot be learnt or tested
+            raise DataError(f"{folder / c}: a class folder with no images ({' '.join(EXTENSIONS)}); add images "
+                            "or remove the folder")
+        files += mine
     return names, files
 
 
@@ -73,23 +79,38 @@ def _layout(root: Path):
     return train, test, classes, about
 
 
-def _decode(files, gray: bool, size: int) -> np.ndarray:
-    """-> (N, H, W, C) uint8, resized and centre-cropped to size x size when size > 0."""
+def image_array(im, gray: bool, size: int) -> np.ndarray:
+    """A PIL image -> (H, W, C) uint8: mode L or RGB, resized (shorter side to size, bilinear) and
+    centre-cropped to size x size when size > 0. The one place an image becomes pixels: the cache's
+    images and a finished run's transform (scaled/inference.py) are made here."""
     from PIL import Image
 
-    out = []
-    for path, _ in files:
+    im = im.convert("L" if gray else "RGB")
+    if size and im.size != (size, size):
+        w, h = im.size
+        s = size / min(w, h)
+        im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
+        left, top = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+    a = np.asarray(im, dtype=np.uint8)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def _open(path: Path, then):
+    """then(the opened PIL image); a file PIL cannot read (corrupt, truncated, not an image) is one DataError."""
+    from PIL import Image
+
+    try:
         with Image.open(path) as im:
-            im = im.convert("L" if gray else "RGB")
-            if size and im.size != (size, size):
-                w, h = im.size
-                s = size / min(w, h)
-                im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
-                left, top = (im.size[0] - size) // 2, (im.size[1] - size) // 2
-                im = im.crop((left, top, left + size, top + size))
-            a = np.asarray(im, dtype=np.uint8)
-        out.append(a[:, :, None] if a.ndim == 2 else a)
-    return np.stack(out)
+            return then(im)
+    except (OSError, ValueError, SyntaxError) as e:  # UnidentifiedImageError is an OSError; truncated: OSError
+        raise DataError(f"{path}: not a readable image ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__}); "
+                        "replace or remove it") from None
+
+
+def _decode(files, gray: bool, size: int) -> np.ndarray:
+    """-> (N, H, W, C) uint8, resized and centre-cropped to size x size when size > 0."""
+    return np.stack([_open(path, lambda im: image_array(im, gray, size)) for path, _ in files])
 
 
 def read_imagefolder(path: str, image_size: int = 0) -> tuple[tuple, int, str]:
@@ -105,13 +126,11 @@ def read_imagefolder(path: str, image_size: int = 0) -> tuple[tuple, int, str]:
     if cached.is_file():
         z = np.load(cached)
         return (z["x_train"], z["y_train"], z["x_test"], z["y_test"]), len(z["classes"]), about
-    from PIL import Image
-
     sizes, gray = set(), True
     for p, _ in files:
-        with Image.open(p) as im:
-            sizes.add(im.size)
-            gray &= im.mode in GRAY
+        size, mode = _open(p, lambda im: (im.size, im.mode))
+        sizes.add(size)
+        gray &= mode in GRAY
     if not image_size:
         (w, h0), *more = sorted(sizes)
         if more or w != h0:

@@ -3,6 +3,7 @@
     python -m scaled.train --preset smoke                        # CPU, all stages, ~20 s on 2 cores
     python -m scaled.train --preset wrn28-c10-foca --seed 1      # Table 2 row, needs a GPU
     python -m scaled.train --preset wrn28-c10-foca --dry-run     # what would run: config, data, network
+    python -m scaled.train --preset own-cpu --dataset=imagefolder:PATH   # your images (class sub-folders); own: GPU
     python -m scaled.train --resume runs/scaled/<run>            # continue a killed or stopped run exactly
     python -m scaled.train --preset finetune-c10 --init_from runs/scaled/<foca run>   # stage 3 only
     torchrun --nproc_per_node=4 -m scaled.train --preset wrn28-c10-foca   # DDP, same global batch
@@ -17,8 +18,6 @@ checkpoint and prints the --resume command (scaled/interrupt.py; exit 130 / 143)
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -34,9 +33,10 @@ from minifoca.runlog import RunDir, RunDirError, default_name
 
 from . import dist, foca, init_from, interrupt
 from .augment import NAMES as AUGMENT
-from .config import ScaledConfig, fidelity
-from .data import NAMES, load_dataset
+from .config import ScaledConfig, fidelity, sized_to_data
+from .data import NAMES, default_val_size, load_dataset
 from .engine import CHECKPOINT, Run
+from .inference import read_config, save_transform
 from .models import build_model, is_external
 from .models.external import check_ref
 from .progress import Progress
@@ -88,10 +88,7 @@ def parse(argv):
             raise ValueError(f"--resume {path}: no {CHECKPOINT} there (was the run started with scaled.train?)")
         if rest or opts["init_from"]:
             raise ValueError("--resume continues a run with its own config; drop the other options")
-        saved = json.loads((path / "config.json").read_text())
-        fields = {f.name: (tuple(saved[f.name]) if isinstance(saved[f.name], list) else saved[f.name])
-                  for f in dataclasses.fields(ScaledConfig) if f.name in saved}
-        return ScaledConfig(**fields), opts
+        return read_config(path), opts
     if not opts["preset"]:
         apply_overrides(ScaledConfig(), rest, known=KNOWN)  # a misspelt option is named first (--prest)
         raise ValueError("--preset NAME is required (`--list-presets` lists them; `smoke` runs on a CPU)")
@@ -105,7 +102,13 @@ def parse(argv):
 def check_options(cfg) -> None:
     """What can be checked without the data, checked before the data is looked for, so that a wrong
     option is named as such and not hidden behind a missing data folder. ValueError: one line."""
+    if not cfg.dataset:
+        raise ValueError("--dataset is empty: pass --dataset=imagefolder:PATH (class sub-folders of images) or "
+                         "--dataset=PATH.npz (arrays)")
     if cfg.dataset not in NAMES and not cfg.dataset.endswith(".npz") and not cfg.dataset.startswith("imagefolder:"):
+        if Path(cfg.dataset).expanduser().is_dir():  # a folder of class sub-folders, given bare
+            raise ValueError(f"--dataset={cfg.dataset}: a folder; for class sub-folders of images pass "
+                             f"--dataset=imagefolder:{cfg.dataset}")
         raise ValueError(f"--dataset={cfg.dataset!r}: choose one of {', '.join(NAMES)}")
     if cfg.augment not in AUGMENT:
         raise ValueError(f"--augment={cfg.augment!r}: choose one of {', '.join(AUGMENT)}")
@@ -132,9 +135,11 @@ def meta_net(cfg, size: int | None = None, k: int | None = None, channels: int =
 def dry_run(cfg, opts) -> str:
     """What a run of cfg would be, without training: every field, the fidelity, the data, the network."""
     try:
-        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size > 0, device="cpu", val_size=cfg.val_size or None,
-                         image_size=cfg.image_size)
+        d = load_dataset(cfg.dataset, cfg.data_dir, val=cfg.val_size != 0, device="cpu",
+                         val_size=cfg.val_size if cfg.val_size > 0 else None, image_size=cfg.image_size)
         data, size, k, c = d.describe(), d.image_size, d.num_classes, d.x_train.shape[1]
+        n_all = len(d.y_train) + (0 if d.y_val is None else len(d.y_val))
+        cfg = sized_to_data(cfg, default_val_size(cfg.dataset, n_all), len(d.y_train), k)  # the own presets' -1s
     except DataError as e:
         data, size, k, c = f"not loaded ({e})", None, None, 3
     net = meta_net(cfg, size, k, c)
@@ -147,7 +152,7 @@ def dry_run(cfg, opts) -> str:
                 f"ShakeDrop {'on, gate per ' + cfg.shakedrop_gate if cfg.shakedrop else 'off'}"),
              f"  fidelity  {fidelity(cfg)} (scaled/config.py FIDELITY; --fidelity=authors|ours sets them all)",
              f"  data      {data}",
-             f"  training  {'all training images' if cfg.val_size == 0 else f'{cfg.val_size:,} held out for val'}; "
+             f"  training  {'all training images' if cfg.val_size == 0 else 'val: sized from the data' if cfg.val_size < 0 else f'{cfg.val_size:,} held out for val'}; "
              f"last partial batch {cfg.last_batch}; final-epoch errors, nothing chosen on test",
              "  config    " + " ".join(f"--{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
                                       for k, v in to_dict(cfg).items())]
@@ -215,7 +220,10 @@ def main(argv=None) -> int:
         source = Path(opts["init_from"]) if opts["init_from"] else None
         # a run stopped before its first checkpoint resumes from the start: its config, seeded anew
         start = resume if resume and (resume / CHECKPOINT).is_file() else source
+        folder = resume or Path(cfg.out_dir) / (opts["name"] or default_name(opts["preset"] or cfg.method, f"s{cfg.seed}"))
+        RunDir.check(folder, resume=resume is not None, overwrite=opts["overwrite"])  # before the data loads
         run = Run(cfg, resume_from=start)  # (a Ctrl-C while the data loads or the ranks meet ends it at once)
+        cfg = run.cfg  # the own presets' -1 fields sized from the data (scaled/config.py sized_to_data)
         with interrupt.handled():  # from here SIGINT/SIGTERM ask for a stop (scaled/interrupt.py)
             if source:
                 init_from.started(run, cfg)
@@ -223,11 +231,10 @@ def main(argv=None) -> int:
                 run.progress = Progress("quiet")
             if run.rank == 0:
                 announce(cfg, opts, run)
-                name = opts["name"] or default_name(opts["preset"] or cfg.method, f"s{cfg.seed}")
                 extra = {"init_from": str(source.resolve())} if source else {}
-                run.rundir = RunDir(resume or Path(cfg.out_dir) / name,
-                                    {**to_dict(cfg), "preset": opts["preset"], "fidelity": fidelity(cfg), **extra},
+                run.rundir = RunDir(folder, {**to_dict(cfg), "preset": opts["preset"], "fidelity": fidelity(cfg), **extra},
                                     resume=resume is not None, overwrite=opts["overwrite"])
+                save_transform(run)  # the normalisation and size, for load_run (scaled/inference.py)
                 if resume or source:
                     run.rundir.rewrite_log(run.records)  # what the checkpoint knows; drops a half epoch
                 if source:  # the new folder resumes on its own from the start of its stage 3

@@ -243,3 +243,59 @@ def test_options_are_checked_before_the_data(tmp_path, monkeypatch, capsys, main
     assert mod.main([*args, *extra]) == 2
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("error: ")]
     assert len(err) == 1 and message in err[0], err
+
+
+# --- own data (issue 29): a preset sized from the data; errors name the option ------------------------
+def twenty_classes(root: Path, per_class: int = 6) -> Path:
+    """A 20-class ImageFolder of random 8x8 images (one folder: the last 10% of each class is the test split)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k in range(20):
+        (root / f"class{k:02d}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / f"class{k:02d}" / f"{i}.png")
+    return root
+
+
+def test_own_preset_sizes_itself_from_the_data(tmp_path, monkeypatch, capsys):
+    from scaled.train import help_text, main
+
+    monkeypatch.setenv("FOCA_CACHE", str(tmp_path / "cache"))
+    data = twenty_classes(tmp_path / "data")
+    assert "imagefolder:PATH" in help_text() and "own-cpu" in help_text()
+    assert main(["--preset", "own-cpu", f"--dataset=imagefolder:{data}", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # 100 training images: 10 held out for val, n_c 10 per class, stage 2's lr for 1 step per epoch (capped)
+    for want in ("--val_size=10", "--n_c=200", "--stage2_lr=0.05", "--train_subset=0", "--eval_subset=0",
+                 "--schedule=cosine", "--augment=auto"):
+        assert want in out, (want, out)
+    assert main(["--preset", "smoke", f"--dataset=imagefolder:{data}", "--augment=auto",
+                 f"--out_dir={tmp_path / 'runs'}"]) == 2  # the smoke preset's 5,000 val images
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--val_size=5000: the data has 100 training images" in err[0], err
+    assert main(["--preset", "own-cpu", f"--dataset={data}"]) == 2  # a bare folder
+    assert f"pass --dataset=imagefolder:{data}" in capsys.readouterr().err
+    assert main(["--preset", "own-cpu"]) == 2 and "--dataset is empty" in capsys.readouterr().err
+
+
+def test_sized_stage2_lr_keeps_the_papers_lr_times_steps():
+    from scaled.config import ScaledConfig, sized_to_data
+
+    own = ScaledConfig(val_size=-1, n_c=-1, stage2_lr=-1.0)
+    cifar = sized_to_data(own, 5000, 50000, 10)  # 5 epochs x 391 steps: the paper's own lr
+    assert (cifar.val_size, cifar.n_c, cifar.stage2_lr) == (5000, 100, 0.003)
+    assert sized_to_data(own, 500, 10000, 20).stage2_lr == float(f"{0.003 * 1955 / (5 * 79):.3g}")
+    assert sized_to_data(ScaledConfig(), 1, 10, 20) == ScaledConfig()  # nothing at -1: nothing changes
+
+
+def test_an_existing_run_folder_stops_before_the_data_loads(tmp_path, monkeypatch, capsys):
+    import scaled.engine
+    from scaled.train import main
+
+    (tmp_path / "runs" / "taken").mkdir(parents=True)
+    (tmp_path / "runs" / "taken" / "config.json").write_text("{}")
+    monkeypatch.setattr(scaled.engine, "load_dataset", lambda *a, **k: pytest.fail("the data was loaded first"))
+    assert main(["--preset", "smoke", f"--out_dir={tmp_path / 'runs'}", "--name=taken"]) == 2
+    assert "run folder" in capsys.readouterr().err

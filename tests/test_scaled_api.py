@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from scaled.api import (FocaLoss, compute_all_features, error_rate, feature_stats, foca_network, foca_parameters,
+from scaled.api import (FocaLoss, compute_all_features, error_rate, feature_stats, foca_network, foca_parameters, load_run,
                         train_classifier)
 from scaled.foca import compute_classifier, compute_features, weak_loss
 from scaled.models import build_model
@@ -137,3 +137,94 @@ def test_example_cli_imagefolder(tmp_path):
 def test_example_own_factory(tmp_path):
     s = example("own_factory.py", tmp_path)
     assert s["model"] == "own_factory:small_cnn" and 0 <= s["test_error"] <= 1, s
+
+
+# --- issue 29: the weak sampler, FocaLoss's checks and exact resume, load_run -------------------------
+def test_weak_batch_size_is_checked_and_weak_sampler_draws_n_c():
+    from torch.utils.data import TensorDataset
+
+    from scaled.api import weak_sampler
+
+    net = build_model("mlp-12-16-8", 3)
+    x, t = blobs(30)
+    sampler = weak_sampler(TensorDataset(x, t), 12, torch.Generator().manual_seed(0))
+    xc, tc = sampler(12)
+    assert xc.shape == (12, 12) and tc.shape == (12,) and tc.dtype == torch.int64
+    for weak, said in (((x[:10], t[:10]), "has 10 images and 10 labels; n_c=12"),
+                       ((x[:12], t[:11]), "has 12 images and 11 labels")):
+        with pytest.raises(ValueError, match=said):
+            FocaLoss(num_classes=3, n_c=12)(net, x, t, weak=weak)
+    with pytest.raises(ValueError, match="sampler"):
+        FocaLoss(num_classes=3, n_c=12, sampler=lambda n: (x[:n - 1], t[:n - 1]))(net, x, t)
+
+
+def test_own_loop_resumes_exactly_from_focaloss_state_dict(tmp_path):
+    """k steps, save (net, optimiser, FocaLoss), load into fresh objects, m steps == k + m steps, bit for bit."""
+    from torch.utils.data import TensorDataset
+
+    from scaled.api import weak_sampler
+
+    x, t = blobs(64)
+    batches = [(x[i:i + 16], t[i:i + 16]) for i in range(0, 64, 16)]
+
+    def fresh():
+        torch.manual_seed(0)
+        net = build_model("mlp-12-16-8", 3)
+        foca = FocaLoss(num_classes=3, n_c=12, refresh=3, weak_steps=4, generator=torch.Generator().manual_seed(1),
+                        sampler=weak_sampler(TensorDataset(x, t), 12, torch.Generator().manual_seed(2)))
+        return net, foca, torch.optim.SGD(foca_parameters(net), lr=0.1, momentum=0.9, nesterov=True)
+
+    def steps(net, foca, opt, a, b):
+        for i in range(a, b):
+            loss = foca(net, *batches[i % len(batches)])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    whole = fresh()
+    steps(*whole, 0, 11)
+    part = fresh()
+    steps(*part, 0, 4)  # mid-period: theta is 1 call old, the next refresh at call 6
+    torch.save({"net": part[0].state_dict(), "opt": part[2].state_dict(), "foca": part[1].state_dict()}, tmp_path / "s.pt")
+    net, foca, opt = fresh()
+    s = torch.load(tmp_path / "s.pt", weights_only=True)
+    net.load_state_dict(s["net"])
+    opt.load_state_dict(s["opt"])
+    foca.load_state_dict(s["foca"])
+    steps(net, foca, opt, 4, 11)
+    assert all(torch.equal(a, b) for a, b in zip(whole[0].state_dict().values(), net.state_dict().values()))
+    assert torch.equal(whole[1].theta["W"], foca.theta["W"]) and foca.calls == 11
+
+
+def test_load_run_features_of_new_images_equal_the_engines(tmp_path, monkeypatch):
+    """A run on an image folder of mixed sizes (resized to 8x8); load_run's transform on the image files
+    gives the features the engine computes for the same images, and takes a new image of any size."""
+    from PIL import Image
+
+    from scaled.engine import Run
+    from scaled.inference import read_config
+    from scaled.train import main
+    from tests.test_scaled_external import write_folder
+
+    monkeypatch.setenv("FOCA_CACHE", str(tmp_path / "cache"))
+    root = write_folder(tmp_path / "imgs", sizes=((12, 10), (10, 14)), per_class=10)
+    assert main(["--preset", "own-cpu", f"--dataset=imagefolder:{root}", "--image_size=8", "--epochs=1",
+                 "--stage2_epochs=1", "--n_f=8", "--stage2_batch=8", "--few_labels=1", "--few_label_draws=1",
+                 f"--out_dir={tmp_path}", "--name=r", "--quiet"]) == 0
+    net, transform = load_run(tmp_path / "r")
+    files = sorted((root / "val").rglob("*.png"))  # the test split, in ImageFolder's order
+    with torch.no_grad():
+        mine = net.compute_features(torch.stack([transform(p) for p in files]))  # (30, 128)
+    run = Run(read_config(tmp_path / "r"), resume_from=tmp_path / "r")
+    engine, _ = run.features("test")
+    assert mine.shape == engine.shape == (30, 128) and torch.equal(mine, engine)
+    assert transform(Image.new("RGB", (31, 17))).shape == (3, 8, 8) and not net.training
+    with pytest.raises(ValueError, match="no checkpoint.pt"):
+        load_run(tmp_path)
+
+
+def test_example_lightning(tmp_path):
+    """Outside the default run unless lightning is importable (not a project dependency)."""
+    pytest.importorskip("lightning", reason="lightning not installed (pip install lightning to run this example)")
+    s = example("foca_lightning.py", tmp_path)
+    assert s["calls"] == 12 and s["foca_loss"] == s["foca_loss"], s  # 2 epochs x 6 steps, a finite loss

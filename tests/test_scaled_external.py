@@ -136,3 +136,53 @@ def test_misfit_is_one_line_and_exit_2(tmp_path, model, data, extra, message):
     lines = [line for line in r.stderr.splitlines() if line.strip() and "Warning" not in line]
     assert message in r.stderr and "Traceback" not in r.stderr and len(lines) == 1, r.stderr[-2000:]
     assert not list(tmp_path.glob("*/metrics.jsonl")), "a misfit must stop before any training"
+
+
+# --- own data that does not fit (issue 29): one line naming the file or folder ------------------------
+def test_corrupt_image_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from scaled.train import main
+
+    monkeypatch.setenv("FOCA_CACHE", str(tmp_path / "cache"))
+    root = write_folder(tmp_path / "bad")
+    (root / "train" / "c1" / "3.png").write_bytes(b"not a png at all")
+    good = (root / "val" / "c2" / "0.png").read_bytes()
+    (root / "val" / "c2" / "0.png").write_bytes(good[:len(good) // 2])  # truncated: the header still reads
+    for broken in ("train/c1/3.png", "val/c2/0.png"):
+        assert main(["--preset", "own-cpu", f"--dataset=imagefolder:{root}", f"--out_dir={tmp_path}"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{root / broken}: not a readable image" in err[0], err
+        (root / broken).unlink()
+
+
+def test_empty_class_folder_is_refused_by_name(tmp_path, monkeypatch):
+    from minifoca.data import DataError
+    from scaled.data import load_dataset
+
+    monkeypatch.setenv("FOCA_CACHE", str(tmp_path / "cache"))
+    root = write_folder(tmp_path / "f")
+    (root / "train" / "empty").mkdir()
+    (root / "train" / "empty" / "notes.txt").write_text("no images here")
+    with pytest.raises(DataError, match=f"{root / 'train' / 'empty'}: a class folder with no images"):
+        load_dataset(f"imagefolder:{root}", val=False)
+
+
+def test_a_classifier_left_on_a_factory_is_warned_about():
+    import warnings
+
+    import torchvision
+
+    from scaled.api import foca_network
+    from scaled.models import build_model
+    from tests import factories
+
+    with pytest.warns(UserWarning, match="as many as the data's classes: if that is a classifier, remove it"):
+        build_model("tests.factories:classifier_left_on", 7, image_size=8)
+    with pytest.warns(UserWarning, match="remove it"):
+        foca_network(factories.classifier_left_on(num_classes=5), 5, image_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # features of another width, and torchvision's own classifier removed: no warning
+        foca_network(factories.pooled(3), 16 + 1, image_size=8)
+        foca_network(torchvision.models.resnet18(weights=None, num_classes=128), 128, image_size=32)
+    with pytest.raises(ValueError) as e:
+        build_model("torchvision:resnet-99", 4)
+    assert "torchvision.models has no classification model" in str(e.value) and "torchvision torchvision" not in str(e.value)

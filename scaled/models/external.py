@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 
 import torch
 from torch import nn
@@ -68,7 +69,7 @@ def torchvision_trunk(name: str, in_channels: int = 3, image_size: int = 224) ->
 
     names = tvm.list_models(module=tvm)  # classification models only
     if name not in names:
-        raise ValueError(f"--model=torchvision:{name}: torchvision {tvm.__name__} has no classification model "
+        raise ValueError(f"--model=torchvision:{name}: {tvm.__name__} has no classification model "
                          f"{name!r}; e.g. {', '.join(n for n in ('resnet18', 'mobilenet_v3_small', 'convnext_tiny'))} "
                          f"({len(names)} in torchvision.models.list_models())")
     kw = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
@@ -214,6 +215,14 @@ def probe(trunk: nn.Module, ref: str, in_channels: int, image_size: int) -> tupl
     return z.shape[1], (z.shape[2] * z.shape[3] if z.dim() == 4 else 1), z.dim() == 2
 
 
+def check_width(ref: str, channels: int, vector: bool, num_classes: int) -> None:
+    """A warning when the trunk ends in num_classes features: most likely a classifier left on,
+    which FOCA would train as a K-dimensional feature extractor and follow with its own head."""
+    if vector and channels == num_classes:
+        warnings.warn(f"{ref} returns {channels} features, as many as the data's classes: if that is a "
+                      "classifier, remove it (return the features before it); if not, ignore this", stacklevel=3)
+
+
 def as_trunk(backbone: nn.Module) -> nn.Module:
     """Any module as a trunk: torchvision's classifiers and timm models lose their classifier as
     above; anything else is used as it is (its forward must give a map or pooled features)."""
@@ -236,4 +245,6 @@ def build_external(ref: str, num_classes: int, head: str = "D", image_size: int 
     else:
         trunk = factory_trunk(ref, in_channels, image_size, num_classes)
     channels, spatial, vector = probe(trunk, ref, in_channels, image_size)
+    if kind not in ("torchvision", "timm"):
+        check_width(f"--model={ref}", channels, vector, num_classes)
     return FeatureNet(trunk, FeatureHead(head, channels, spatial, hidden, vector=vector), num_classes)
