@@ -16,7 +16,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass, replace
 
-FROM_DATA = -1  # val_size, n_c, stage2_lr at -1: sized from the data once it is loaded (sized_to_data)
+FROM_DATA = -1  # val_size, n_c, stage2_epochs, stage2_lr at -1: sized from the data once it is loaded (sized_to_data)
 
 
 @dataclass
@@ -35,7 +35,7 @@ class ScaledConfig:
     POSITIVE: typing.ClassVar[tuple] = ("epochs", "n_f", "n_c", "refresh", "weak_steps", "stage2_epochs",
                                         "stage2_batch", "eval_every", "eval_batch", "micro_batches",
                                         "check_every", "checkpoint_every", "few_label_draws", "lr", "weak_lr", "stage2_lr", "finetune_lr")
-    FROM_DATA: typing.ClassVar[tuple] = ("val_size", "n_c", "stage2_lr")  # may be -1 (FROM_DATA), the own presets
+    FROM_DATA: typing.ClassVar[tuple] = ("val_size", "n_c", "stage2_epochs", "stage2_lr")  # may be -1 (FROM_DATA), the own presets
     NON_NEGATIVE: typing.ClassVar[tuple] = ("train_subset", "eval_subset", "finetune_epochs", "wd", "weak_wd",
                                             "momentum", "weak_momentum", "val_size", "threads", "image_size")
     # --- what runs -------------------------------------------------------------------------------
@@ -153,11 +153,15 @@ def sized_to_data(cfg: ScaledConfig, val_size: int, n_train: int, k: int) -> Sca
         sized["val_size"] = val_size
     if cfg.n_c == FROM_DATA:
         sized["n_c"] = 10 * k  # the paper's ~10 per class: CIFAR-10 100, CIFAR-100 1000
+    # The paper's stage 2 is lr 0.003 for 1,955 steps (5 epochs x 391 batches of 128 of CIFAR's 50,000
+    # images): lr x steps = 5.9. Fewer steps take a proportionally larger lr, at most 0.05
+    # (examples/foca_own_loop.py's stage-2 lr on 192 images); below 5.9 / 0.05 = 118 steps the lr cannot
+    # grow further, so small data gets more epochs instead (a 20-class, 600-image folder got 15 steps
+    # at 0.05 and its stage 2 stayed far from converged).
+    per_epoch = max(1, n_train // cfg.stage2_batch if cfg.last_batch == "drop" else -(-n_train // cfg.stage2_batch))
+    if cfg.stage2_epochs == FROM_DATA:
+        sized["stage2_epochs"] = max(5, -(-118 // per_epoch))
     if cfg.stage2_lr == FROM_DATA:
-        # The paper's 0.003 is for 1,955 steps (5 epochs x 391 batches of 128 of CIFAR's 50,000 images).
-        # Fewer steps take a proportionally larger one, so that lr x steps stays the paper's; at most
-        # 0.05 (examples/foca_own_loop.py's stage-2 lr on 192 images).
-        per_epoch = n_train // cfg.stage2_batch if cfg.last_batch == "drop" else -(-n_train // cfg.stage2_batch)
-        steps = max(1, cfg.stage2_epochs * per_epoch)
+        steps = sized.get("stage2_epochs", cfg.stage2_epochs) * per_epoch
         sized["stage2_lr"] = float(f"{min(0.05, 0.003 * 1955 / steps):.3g}")
     return replace(cfg, **sized)

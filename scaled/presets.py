@@ -90,16 +90,17 @@ PRESETS: dict[str, tuple[ScaledConfig, str]] = {
                       finetune_epochs=1, eval_every=1, check_every=5, device="cpu", precision="fp32",
                       channels_last=False, val_size=5000), "CPU smoke run: tiny WRN, 1k real images, all stages"),
 }
-# Own data (ours): --dataset=imagefolder:PATH or PATH.npz is required. val_size, n_c and stage2_lr are -1
-# (FROM_DATA): sized once the data is loaded (scaled/config.py sized_to_data: 10% held out for val, at
-# most 5,000; 10 weak-classifier images per class; stage 2's lr for the data's size), and config.json
+# Own data (ours): --dataset=imagefolder:PATH or PATH.npz is required. val_size, n_c, stage2_epochs and
+# stage2_lr are -1 (FROM_DATA): sized once the data is loaded (scaled/config.py sized_to_data: 10% held
+# out for val, at most 5,000; 10 weak-classifier images per class; stage 2's epochs and lr for the data's
+# size), and config.json
 # records the sized values. Every training image (no subsets); cosine to 0, a schedule that fits any
 # --epochs; augmentation sized to the images; our pipeline (FIDELITY: equal batches, clean statistics,
 # stage 2 on the features the model is evaluated with). `own` is for a GPU, `own-cpu` for a laptop.
-_OWN = dict(OURS, dataset="", augment="auto", val_size=-1, n_c=-1, stage2_lr=-1.0, schedule="cosine",
+_OWN = dict(OURS, dataset="", augment="auto", val_size=-1, n_c=-1, stage2_epochs=-1, stage2_lr=-1.0, schedule="cosine",
             model="wrn-16-4", epochs=100, eval_every=10)
 PRESETS["own"] = (replace(BASE, **_OWN), "your data on a GPU: --dataset=imagefolder:PATH (WRN-16-4, 100 epochs; "
-                                         "val_size, n_c, stage-2 lr sized from the data)")
+                                         "val_size, n_c, stage 2 sized from the data)")
 PRESETS["own-cpu"] = (replace(BASE, **{**_OWN, "model": "wrn-10-1", "epochs": 10, "eval_every": 2, "device": "cpu",
                                        "precision": "fp32", "channels_last": False}),
                       "your data on a CPU: --dataset=imagefolder:PATH (WRN-10-1, 10 epochs; sized as own)")

@@ -267,8 +267,9 @@ def test_own_preset_sizes_itself_from_the_data(tmp_path, monkeypatch, capsys):
     assert "imagefolder:PATH" in help_text() and "own-cpu" in help_text()
     assert main(["--preset", "own-cpu", f"--dataset=imagefolder:{data}", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    # 100 training images: 10 held out for val, n_c 10 per class, stage 2's lr for 1 step per epoch (capped)
-    for want in ("--val_size=10", "--n_c=200", "--stage2_lr=0.05", "--train_subset=0", "--eval_subset=0",
+    # 100 training images: 10 held out for val, n_c 10 per class, stage 2 at 1 step per epoch: 118 epochs
+    # (lr x steps = the paper's 5.9 at an lr of at most 0.05)
+    for want in ("--val_size=10", "--n_c=200", "--stage2_epochs=118", "--stage2_lr=0.0497", "--train_subset=0", "--eval_subset=0",
                  "--schedule=cosine", "--augment=auto"):
         assert want in out, (want, out)
     assert main(["--preset", "smoke", f"--dataset=imagefolder:{data}", "--augment=auto",
@@ -288,6 +289,10 @@ def test_sized_stage2_lr_keeps_the_papers_lr_times_steps():
     assert (cifar.val_size, cifar.n_c, cifar.stage2_lr) == (5000, 100, 0.003)
     assert sized_to_data(own, 500, 10000, 20).stage2_lr == float(f"{0.003 * 1955 / (5 * 79):.3g}")
     assert sized_to_data(ScaledConfig(), 1, 10, 20) == ScaledConfig()  # nothing at -1: nothing changes
+    both = ScaledConfig(stage2_epochs=-1, stage2_lr=-1.0)
+    assert sized_to_data(both, 5000, 50000, 10).stage2_epochs == 5  # CIFAR: the paper's 5 epochs at 0.003
+    small = sized_to_data(both, 60, 540, 20)  # 5 batches of 128 per epoch: more epochs, not a larger lr
+    assert small.stage2_epochs == 24 and small.stage2_lr == float(f"{0.003 * 1955 / 120:.3g}") <= 0.05
 
 
 def test_an_existing_run_folder_stops_before_the_data_loads(tmp_path, monkeypatch, capsys):
