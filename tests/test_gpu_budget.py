@@ -185,3 +185,38 @@ def test_budget_out_of_time_is_not_a_failure(tmp_path, monkeypatch):
     assert r.returncode == TIME_EXIT, r.stderr[-3000:]
     d = json.loads((tmp_path / "out" / "budget.json").read_text())
     assert d["status"] == NOT_MEASURED and d["stopped"].startswith(NOT_MEASURED) and "failure" not in d
+
+
+def test_budget_repacks_the_logs_archive_after_every_run(tmp_path, monkeypatch):
+    """Issue 30, apart from the machine's load: the runs stood in for (a trivial process each, the sizing
+    skipped), the --pack-archive holds every finished run before the next one starts."""
+    from scripts.gpu.common import synthetic_npz
+    from scripts.studies import budget as b
+
+    logs, archive, seen = tmp_path / "logs", tmp_path / "logs.tar.gz", []
+
+    def size(args, res, *rest):
+        res.update(probe=gpu_probe(), epochs=1, finetune_epochs=0, predicted_s=1.0, seeds_run=args.seeds)
+        return 1, 0
+
+    def start(args, log):
+        opt = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+        with tarfile.open(archive) if archive.is_file() else io.BytesIO() as tar:
+            seen.append(sorted(n for n in tar.getnames() if n.endswith("metrics.jsonl")) if archive.is_file() else [])
+        (Path(opt["out_dir"]) / opt["name"]).mkdir(parents=True)
+        (Path(opt["out_dir"]) / opt["name"] / "metrics.jsonl").write_text('{"stage": 1, "epoch": 1}\n')
+        log.with_suffix(".out").write_text(json.dumps({"val_error": 0.5, "test_error": 0.5, "seconds": 1.0}) + "\n")
+        return subprocess.Popen(["true"])
+
+    monkeypatch.setattr(b, "size", size)
+    monkeypatch.setattr(b, "start", start)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        rc = b.main(["--tiny", "--minutes=10", f"--dataset={synthetic_npz(tmp_path, 32, 10, 1000, 200)}",
+                     f"--out={tmp_path / 'out'}", f"--runs-dir={logs / 'budget_runs'}", f"--pack-archive={archive}",
+                     f"--pack-root={logs}"])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert rc == 0
+    runs = [f"budget_runs/budget-{m}-s{s}/metrics.jsonl" for s in (0, 1) for m in ("foca", "e2e")]
+    assert seen == [sorted(runs[:i]) for i in range(4)], "a run started before the archive held the ones before it"
