@@ -4,15 +4,16 @@
     python -m scripts.gpu.check --tiny --out /tmp/c   # the same steps on the CPU, tiny (the tests)
 
 Steps, in order, each a subprocess with its own slice (seconds on the box; tiny mode has its own):
-  bench       190  scripts/gpu/bench.py: images/s, TFLOP/s, projected hours; it skips an item whose
+  bench       175  scripts/gpu/bench.py: images/s, TFLOP/s, projected hours; it skips an item whose
                    expected time would overrun and cuts one past its cap, so it ends inside its slice
-  bench_data   25  scripts/bench/data.py: batched device augmentation vs a torchvision DataLoader
+  bench_data   45  scripts/bench/data.py: batched device augmentation vs a torchvision DataLoader (CPU
+                   rows on 4 of the box's cores: 4 threads, 4 workers)
   pytest       70  `pytest -m gpu -k "not cupy"`: the CUDA graph classifier (which fails when no graph
                    was captured) against the eager loop, a CUDA checkpoint restored on the CPU and on CUDA
   engine      100  scripts/gpu/engine.py: scaled.train on CUDA, stages 1-3 in bf16 + channels_last,
                    killed after an epoch and resumed, E2E, PyramidNet + ShakeDrop; the graph recorded
   budget     rest  scripts/studies/budget.py on the carried gpu_stage/ (7 parts: 30,000 train / 5,000 val),
-                   FOCA vs E2E x 2 seeds in the time left (at least 150 s)
+                   FOCA vs E2E x 2 seeds (1 when 2 do not fit one epoch) in the time left (at least 150 s)
 Later (a second call, never the first; --only): cupy_tests (pytest's NumPy-vs-CuPy checks, never run
 yet) and toy_cupy (the toy demos on CuPy: first-time kernel compiles), when CuPy imports.
 Each step gets min(its slice, the time left less what the budget run needs). Leaves in --out at most
@@ -21,6 +22,9 @@ gpu_bench.json, bench_data.json, gpu_engine.json, budget.json, budget_features.p
 gpu_check_logs.tar.gz (each step's full output and the budget's run folders without weights; packed
 after every step and on the stop path, SIGTERM ignored while it is written) and, from the shell
 wrapper, gpu_check.log. Prints a short table last, also when SIGTERM (the wrapper's timeout) stops it.
+The budget step also repacks gpu_check_logs.tar.gz after every finished run (a kill keeps them all).
+Exit 0: every step measured everything; 1: a real failure; 3 (TIME_EXIT, "not measured: time"): nothing
+failed, but a step or part of one was stopped at its slice, skipped for time, or SIGTERM stopped the call.
 """
 from __future__ import annotations
 
@@ -36,16 +40,24 @@ import threading
 import time
 from pathlib import Path
 
-from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm, write_json
+from scripts.gpu.common import NOT_MEASURED, TIME_EXIT, Stopped, card, error_text, pack, stop_on_sigterm, write_json
 
 REPO = Path(__file__).resolve().parents[2]
 # (step, phase, slice on the GPU box, slice in tiny mode); None: the time left
 # (tiny: generous slices, only against a hang: a shared 2-core CPU can run 5x slower than when idle;
-# the budget run fills its slice, so it gets a short one)
-FIRST_CALL = [("bench", "speed", 190, 600), ("bench_data", "speed", 25, 300), ("pytest", "correctness", 70, 300),
+# the budget run fills its slice, so it gets a short one). bench_data: 45 s, as its two CPU rows took
+# 16.6 s on a loaded 2-core CPU and CUDA's start-up adds more (20-26 s in all by the review's clock;
+# 25 s lost the CUDA rows); the 20 s come from the bench, which skips what no longer fits its slice,
+# where the fixed-work steps after it would fail at their limit.
+FIRST_CALL = [("bench", "speed", 175, 600), ("bench_data", "speed", 45, 300), ("pytest", "correctness", 70, 300),
               ("engine", "correctness", 100, 600), ("budget", "budget", None, 240)]
 LATER = [("cupy_tests", "later", 60, 300), ("toy_cupy", "later", 40, 300)]
 BUDGET_MIN = {False: 150, True: 60}  # seconds the budget run needs at least (probe, 4 runs' start-up)
+# The CPU rows of bench_data: like for like, 4 torch threads against 4 DataLoader workers (4 of an H200
+# box's 16 cores; the call's OMP_NUM_THREADS). The plan's numbers are the CUDA rows; the CPU rows are
+# a yardstick, and a fixed count, said in the table, keeps them repeatable from box to box.
+DATA_CORES = 4
+LOGS_ARCHIVE = "gpu_check_logs.tar.gz"
 
 
 def _tee(stream, fh) -> None:
@@ -93,8 +105,10 @@ def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] |
     if name == "bench":  # stops itself 10 s inside its slice: the final write and table fit
         return [*py, "scripts.gpu.bench", f"--out={out}", f"--budget-s={max(limit - 10, 1):.0f}", end,
                 f"--items={args.bench_items}", *tiny, *(["--steps=2"] if args.tiny else [])]
-    if name == "bench_data":
-        return [*py, "scripts.bench.data", f"--seconds={0.3 if args.tiny else 3}", f"--json={out / 'bench_data.json'}"]
+    if name == "bench_data":  # CPU rows on DATA_CORES of the box's cores: 4 torch threads, 4 loader workers
+        cores = [] if args.tiny else [f"--threads={DATA_CORES}", f"--workers={DATA_CORES}"]
+        return [*py, "scripts.bench.data", f"--seconds={0.3 if args.tiny else 3}", *cores,
+                f"--json={out / 'bench_data.json'}"]
     if name in ("pytest", "cupy_tests"):
         if importlib.util.find_spec("pytest") is None:
             return "skipped (no pytest on this machine)"
@@ -106,8 +120,10 @@ def command(name: str, args, out: Path, logs: Path, limit: float) -> list[str] |
         parts = [p for p in args.parts.split(",") if p and (REPO / p).is_dir()]
         if not parts and not args.tiny:
             return f"failed (no staged data in {args.parts}: carry gpu_stage, made by python -m scripts.gpu.stage_cifar10 stage)"
+        # the logs archive is repacked after every finished run: a kill of the whole call keeps them all
         return [*py, "scripts.studies.budget", *([f"--parts={','.join(parts)}"] if parts else []), f"--out={out}",
-                f"--runs-dir={logs / 'budget_runs'}", f"--minutes={max(limit - 15, 30) / 60:.2f}", *tiny]
+                f"--runs-dir={logs / 'budget_runs'}", f"--pack-archive={out / LOGS_ARCHIVE}", f"--pack-root={logs}",
+                f"--minutes={max(limit - 15, 30) / 60:.2f}", *tiny]
     if importlib.util.find_spec("cupy") is None:
         return "skipped (CuPy does not import here)"
     return [*py, "toy.run", "--backend", "cupy", "--fast", "--out", str(logs / "toy_cupy")]
@@ -160,7 +176,7 @@ def main(argv=None) -> int:
             limit = min(tiny_slice if args.tiny else gpu_slice or left, left - reserve)
             cmd = command(name, args, out, logs, limit)
             if limit < 10:
-                res["steps"][name] = {"status": "skipped (no time left)", "phase": phase}
+                res["steps"][name] = {"status": f"{NOT_MEASURED} (no time left for it)", "phase": phase}
                 continue
             if isinstance(cmd, str):
                 res["steps"][name] = {"status": cmd, "phase": phase}
@@ -175,24 +191,43 @@ def main(argv=None) -> int:
                 raise
             except Exception as e:  # noqa: BLE001 - this step failed; the next ones still run
                 rc, secs = error_text(e), 0.0
-            status = "ok" if rc == 0 else f"failed ({rc})"
+            status = step_status(rc, limit)
             res["steps"][name] = {"status": status, "phase": phase, "seconds": secs, "limit_s": round(limit),
                                   "result": summary(name, log, out)}
             res["running"] = None
             write_json(path, res)
-            pack(logs, out / "gpu_check_logs.tar.gz")
+            pack(logs, out / LOGS_ARCHIVE)
             print(f"  {name}: {status} in {secs} s of {limit:.0f}: {res['steps'][name]['result']}", flush=True)
     except Stopped as e:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s, in {res.get('running')}"
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nothing interrupts the final write and pack
     res["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(path, res)
-    pack(logs, out / "gpu_check_logs.tar.gz")
+    pack(logs, out / LOGS_ARCHIVE)
     for stray in out.glob("*.tmp*"):  # a step killed mid-write: the box returns 8 files, not a 9th
         stray.unlink()
     print(table(res))
-    return 0 if not res["stopped"] and all(s["status"] == "ok" or s["status"].startswith("skipped")
-                                           for s in res["steps"].values()) else 1
+    return {"ok": 0, "FAILED": 1}.get(verdict(res), TIME_EXIT)
+
+
+def step_status(rc, limit: float) -> str:
+    """A step's exit -> its status: time (the step's own TIME_EXIT, or stopped at its slice) is not a failure."""
+    if rc == 0:
+        return "ok"
+    if rc == TIME_EXIT:
+        return f"{NOT_MEASURED} (in part: its result says what)"
+    if rc == "timeout":
+        return f"{NOT_MEASURED} (stopped at its slice of {limit:.0f} s)"
+    return f"failed ({rc})"
+
+
+def verdict(res: dict) -> str:
+    """ok; FAILED (a real failure); or not measured: time (nothing failed; a step or part of one was
+    stopped or skipped for time, or SIGTERM, the wrapper's timeout, stopped the call)."""
+    status = [s["status"] for s in res["steps"].values()]
+    if any(s.startswith("failed") for s in status):
+        return "FAILED"
+    return NOT_MEASURED if res["stopped"] or res["pending"] or any(s.startswith(NOT_MEASURED) for s in status) else "ok"
 
 
 def summary(name: str, log: Path, out: Path) -> str:
@@ -204,13 +239,13 @@ def summary(name: str, log: Path, out: Path) -> str:
         if name == "engine":
             d = json.loads((out / "gpu_engine.json").read_text())
             c = d.get("checks", {})
-            return f"{'OK' if c.get('ok') else 'FAILED'}: {len(d['runs'])} runs; CUDA graph: {c.get('weak_graph', '-')}"
+            return f"{c.get('verdict', 'FAILED')}: {len(d['runs'])} runs; CUDA graph: {c.get('weak_graph', '-')}"
         if name == "bench":
             d = json.loads((out / "gpu_bench.json").read_text())
             errors = [k for k, v in d["items"].items() if "error" in v]
             cut = [k for k, v in d["items"].items() if "cut" in v]
             return (f"{len(d['items']) - len(errors) - len(cut)} items measured, {len(cut)} cut, {len(errors)} failed, "
-                    f"{len(d['skipped'])} skipped" + (f" (second call: --bench-items="
+                    f"{len(d['skipped'])} skipped for time" + (f" (second call: --bench-items="
                                                       f"{','.join(map(str, sorted(set(d['not_measured']))))})"
                                                       if d["not_measured"] else ""))
         if name == "bench_data":
@@ -219,8 +254,9 @@ def summary(name: str, log: Path, out: Path) -> str:
         if name == "budget":
             d = json.loads((out / "budget.json").read_text())
             errs = {m: s["test_error"] for m, s in d.get("summary", {}).items()}
-            return (f"{d.get('epochs')} epochs on {d['data'].get('train', '?'):,} images; test error % (mean, std, n) "
-                    f"{errs}; skipped {len(d['skipped'])}" + (f"; stopped: {d['stopped']}" if d.get("stopped") else ""))
+            return (f"{d.get('status', '-')}: {d.get('epochs')} epochs x {d.get('seeds_run', '-')} seeds on "
+                    f"{d['data'].get('train', '?'):,} images; test error % (mean, std, n) {errs}; skipped for time "
+                    f"{len(d['skipped'])}" + (f"; stopped: {d['stopped']}" if d.get("stopped") else ""))
     except (OSError, ValueError, KeyError, TypeError) as e:
         return f"no result ({error_text(e)})"
     return text[-1][:200] if text else "-"
@@ -231,8 +267,11 @@ def table(res: dict) -> str:
              "| step | phase | status | s | result |", "|---|---|---|---|---|"]
     for name, s in res["steps"].items():
         lines.append(f"| {name} | {s['phase']} | {s['status']} | {s.get('seconds', '-')} | {s.get('result', '')} |")
-    lines += [f"not run: {', '.join(res['pending'])}"] if res["pending"] else []
-    lines += [f"stopped: {res['stopped']}"] if res["stopped"] else []
+    bad = [n for n, s in res["steps"].items() if s["status"] != "ok" and not s["status"].startswith("skipped")]
+    lines.append(f"verdict: {verdict(res)}" + (f" ({', '.join(bad)})" if bad else "")
+                 + " (exit 0: all measured; 1: a failure; 3: nothing failed, something not measured for time)")
+    lines += [f"not run ({NOT_MEASURED}): {', '.join(res['pending'])}"] if res["pending"] else []
+    lines += [f"stopped: {res['stopped']} ({NOT_MEASURED})"] if res["stopped"] else []
     return "\n".join(lines)
 
 

@@ -19,6 +19,13 @@ from pathlib import Path
 import numpy as np
 
 
+# The exit status of a script that ran correctly but left something unmeasured for lack of time (a run
+# stopped at its deadline, an item skipped, SIGTERM from the caller's timeout): not 1, which is kept
+# for a real failure, so the call's table and exit status can tell the two apart.
+TIME_EXIT = 3
+NOT_MEASURED = "not measured: time"
+
+
 class Stopped(Exception):
     """SIGTERM arrived (the caller's timeout): stop measuring, keep what is written."""
 

@@ -6,7 +6,7 @@
 The shared copy ($FOCA_DATA/cifar10, ../shared/data by default) is 10 training parts of 5,000 images
 (lossless WebP sprites, ~8.1 MiB each) and a 1,000-image test part (1.6 MiB): 83 MB, more than one
 call carries. `stage` copies the test part, unpack.py and as many training parts as fit beside the
-working tree under the limit less 1 MiB (7 on 2026-12-02: 58.0 MiB + a 1.2 MiB tree = 59.3 of 64;
+working tree under the limit less 1 MiB (7 on 2026-12-04: 58.0 MiB + a 1.6 MiB tree = 59.7 of 64;
 8 would be 66.1 without the tree) into gpu_stage/, the one folder the plan's single call carries
 (scripts/gpu/README.md), and prints the sizes. `assemble` decodes every part it finds (each part once,
 by name) in the folders given: all 10 give the 50,000 training images, checked against unpack.py's

@@ -26,8 +26,11 @@ which every run fits --minutes (the whole command, probe included) less a --marg
 not to finish before the deadline is skipped and listed; one still running at the deadline is stopped.
 Leaves in --out: budget.json / study.json (rewritten after the probe and after every run, so a kill
 keeps what finished), the figures, the run folders in runs/ (with --pack: one budget_runs.tar.gz
-without weights, packed after every run and on the stop path; --runs-dir puts them elsewhere, as the
-GPU plan's call does), and prints a short table last.
+without weights, packed after every run and on the stop path; --runs-dir puts them elsewhere and
+--pack-archive packs a folder above them into another archive, as the GPU plan's call does), and prints
+a short table last. Exit 0: every planned run measured; 1: a run or the probe failed; 3 (not measured:
+time): nothing failed, but a run was skipped or stopped for time, one seed ran instead of --seeds (when
+not one epoch of every seed fits, one seed of each arm runs rather than none), or SIGTERM stopped it.
 Without a GPU (and without --tiny or --cpu) it stops within seconds with one line.
 """
 from __future__ import annotations
@@ -43,7 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.gpu.common import Stopped, card, error_text, pack, stop_on_sigterm, synthetic_npz, write_json
+from scripts.gpu.common import (NOT_MEASURED, TIME_EXIT, Stopped, card, error_text, pack, stop_on_sigterm,
+                                synthetic_npz, write_json)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--device=cpu", "--precision=fp32", "--channels_last=false", "--model=wrn-10-1", "--train_subset=512",
@@ -63,8 +67,8 @@ def probe_args(method: str, preset: str, common: list[str], n_f: int, steps: int
 
 def probe_result(summary: dict, wall: float, run_dir: Path, images: int) -> dict:
     """A probe run's parts: training images/s, evaluation, checkpoint and fixed seconds."""
-    if "error" in summary:
-        return {"error": summary["error"], "wall_s": round(wall, 1)}
+    if "error" in summary or "not_measured" in summary:
+        return {**summary, "wall_s": round(wall, 1)}
     recs = records(run_dir)
     s1, s2 = [r for r in recs if r["stage"] == 1], [r for r in recs if r["stage"] == 2]
     parts = sum(r["train_seconds"] + r.get("eval_seconds", 0) + r.get("checkpoint_seconds", 0) for r in recs)
@@ -145,7 +149,8 @@ def result(proc: subprocess.Popen, log: Path) -> dict:
 def lanes(specs: list[dict], jobs: int, deadline: float, margin: float, done, skipped: list) -> None:
     """Run specs ({"name", "args", "need"}) in order, `jobs` at a time; a spec predicted (need, seconds)
     not to end before the deadline is skipped and listed; one still running at the deadline is killed.
-    done(spec, summary, wall) after each (summary {"error"} on failure)."""
+    done(spec, summary, wall) after each (summary {"error"} on failure, {"not_measured"} when stopped
+    at the deadline: time, not a failure)."""
     pending, running = list(specs), []
     try:
         while pending or running:
@@ -164,7 +169,8 @@ def lanes(specs: list[dict], jobs: int, deadline: float, margin: float, done, sk
                 if proc.poll() is None:
                     proc.terminate()
                     proc.wait()
-                    summary = {"error": f"stopped at the deadline after {time.perf_counter() - tic:.0f} s"}
+                    summary = {"not_measured": f"time: stopped at the deadline after "
+                                                   f"{time.perf_counter() - tic:.0f} s"}
                 else:
                     summary = result(proc, spec["log"])
                 running.remove(item)
@@ -214,6 +220,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-epochs", "--max_epochs", dest="max_epochs", type=int, default=10000,
                    help="at most this many epochs however many fit (tests: a generous --minutes for a loaded "
                         "machine, and the same small work on an idle one)")
+    p.add_argument("--pack-archive", default="", help="also pack --pack-root into this archive after every finished "
+                   "run and on the stop path (the GPU plan's call: its logs archive, so a kill keeps every finished run)")
+    p.add_argument("--pack-root", default="", help="the folder --pack-archive packs (default: the run folders)")
     p.add_argument("--tiny", action="store_true", help="the smoke of this code on the CPU (tiny WRN, 512 images)")
     p.add_argument("--cpu", action="store_true", help="the laptop study (make cifar10-cpu): cpu-* presets, head C "
                    "too, `--jobs` single-thread processes; resumable: a rerun with the same --out skips what finished")
@@ -238,6 +247,11 @@ def main(argv=None) -> int:
         print("error: --seeds and --minutes must be positive", file=sys.stderr)
         return 2
     cpu = args.cpu
+    # One lane on a GPU, though WRN-16-4 at 128 images a step may well be launch-bound on an H200: no GPU
+    # number says so yet (the bench times WRN-28-10), two processes time-slice one GPU (no MPS) for an
+    # unknown gain, and each run's seconds, which the table reports per method, would carry the other
+    # lane's load. The one-seed fallback (fit()) already keeps a short budget from zero runs; --jobs 2
+    # stays one flag away, its probe timed 2 at once, once a GPU budget run shows the card idle.
     jobs = args.jobs or (2 if cpu else 1)
     name = "study.json" if cpu else "budget.json"
     out = Path(args.out or (REPO / "results" / f"cpu-{time.strftime('%Y-%m-%d')}" if cpu
@@ -246,6 +260,14 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="budget_"))
     runs_dir = Path(args.runs_dir) if args.runs_dir else (REPO / "runs" / "cpu-study" / out.name if cpu
                                                   else work / "runs" if args.pack else out / "runs")
+    # the archives that come back from a GPU box: rewritten after every finished run, not only at the end
+    archives = ([(runs_dir, out / "budget_runs.tar.gz")] if args.pack else []) + \
+        ([(Path(args.pack_root or runs_dir), Path(args.pack_archive))] if args.pack_archive else [])
+
+    def pack_all():
+        for root, archive in archives:
+            pack(root, archive)
+
     from minifoca.data import DataError
 
     try:
@@ -266,7 +288,8 @@ def main(argv=None) -> int:
     same = old.get("epochs") and old.get("seeds") == args.seeds and old.get("data", {}).get("name") == data["name"]
     res = {"card": card(), "tiny": args.tiny, "cpu": cpu, "jobs": jobs, "minutes": args.minutes, "seeds": args.seeds,
            "data": data, "arms": {a: [pr, *o] for a, (pr, o) in arms.items()}, "probe": old["probe"] if same else {},
-           "epochs": old["epochs"] if same else None, "finetune_all_seeds": cpu, "runs_dir": str(runs_dir),
+           "epochs": old["epochs"] if same else None, "seeds_run": old.get("seeds_run", args.seeds) if same else None,
+           "finetune_all_seeds": cpu, "runs_dir": str(runs_dir),
            "runs": {a: [] for a in arms}, "skipped": [], "stopped": None, "summary": {}}
     write_json(path, res)
     try:
@@ -278,7 +301,7 @@ def main(argv=None) -> int:
         else:
             E, ft = size(args, res, arms, cfgs, common, n, jobs, deadline, work)
             write_json(path, res)
-        specs = plan(res, arms, cfgs, n, args.seeds, E, ft)
+        specs = plan(res, arms, cfgs, n, res["seeds_run"], E, ft)
         for spec in specs:
             preset, extra = arms[spec["arm"]]
             spec["name"] = f"{preset}{extra[0].replace('--head=', '-head') if extra else ''}-s{spec['seed']}"
@@ -295,13 +318,13 @@ def main(argv=None) -> int:
             res["runs"][spec["arm"]].append(s)
             res["summary"] = summarise(res["runs"])
             write_json(path, res)
-            if args.pack:
-                pack(runs_dir, out / "budget_runs.tar.gz")
+            pack_all()
             print(f"  {spec['name']}: { {k: s.get(k) for k in ('val_error', 'test_error', 'seconds', 'error')} }",
                   file=sys.stderr, flush=True)
 
         todo = []
-        kept = {r.get("name"): r for rs in old.get("runs", {}).values() for r in rs if "error" not in r}
+        kept = {r.get("name"): r for rs in old.get("runs", {}).values() for r in rs
+                if "error" not in r and "not_measured" not in r}
         for spec in specs:  # a rerun keeps what finished, with the wall time it took then
             fin = runs_dir / spec["name"] / "summary.json"
             if cpu and same and fin.is_file():
@@ -314,17 +337,24 @@ def main(argv=None) -> int:
         lanes(todo, jobs, deadline, args.margin, done, res["skipped"])
     except Stopped as e:
         res["stopped"] = f"{e} after {time.perf_counter() - t0:.0f} s"
+    except NoTime as e:
+        res["stopped"] = f"{NOT_MEASURED}: {e}"
     except RuntimeError as e:
-        res["stopped"] = str(e)
+        res["stopped"] = res["failure"] = str(e)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nothing interrupts the final write and pack
-    if args.pack and runs_dir.is_dir():  # also a run stopped midway: its epochs so far
-        pack(runs_dir, out / "budget_runs.tar.gz")
+    if runs_dir.is_dir():  # also a run stopped midway: its epochs so far
+        pack_all()
     res["total_seconds"] = round(time.perf_counter() - t0, 1)
     finish(res, out, runs_dir, cpu)
+    res["status"] = status(res)
     write_json(path, res)
     print(table(res, out))
-    done_runs = [r for rs in res["runs"].values() for r in rs]
-    return 0 if done_runs and not res["stopped"] and not res["skipped"] and all("error" not in r for r in done_runs) else 1
+    return {"ok": 0, "FAILED": 1}.get(res["status"], TIME_EXIT)
+
+
+class NoTime(Exception):
+    """The time left cannot hold what must run (the probe, one epoch of one seed): not measured for
+    time, which the status and the exit code keep apart from a failure."""
 
 
 def size(args, res: dict, arms: dict, cfgs: dict, common: list, n: int, jobs: int, deadline: float, work: Path):
@@ -341,30 +371,58 @@ def size(args, res: dict, arms: dict, cfgs: dict, common: list, n: int, jobs: in
     lanes([{"arm": m, "name": f"probe-{m}", "need": 0, "n_f": cfgs[m].n_f, "args": a,
             "log": work / "probe" / f"probe-{m}.log"} for m, a in probes.items()],
           jobs, deadline - (deadline - time.perf_counter()) * 2 / 3, 0, done, [])
-    if set(res["probe"]) != {"foca", "e2e"} or any("error" in v for v in res["probe"].values()):
+    if any("error" in v for v in res["probe"].values()):
         raise RuntimeError(f"the probe failed: {res['probe']}")
+    if set(res["probe"]) != {"foca", "e2e"} or any("not_measured" in v for v in res["probe"].values()):
+        raise NoTime(f"the probe did not finish in its third of the time: {res['probe']}")
     pr = res["probe"]
     left = (deadline - time.perf_counter()) * (1 - args.margin)
     ft = args.finetune_epochs if args.finetune_epochs is not None else 2
     if not args.cpu and run_seconds(pr["foca"], pr["e2e"], 0, n, cfgs["foca"], ft) \
             - run_seconds(pr["foca"], pr["e2e"], 0, n, cfgs["foca"]) >= 0.1 * left:
         ft = 0  # on a GPU budget stage 3 is a bonus, never at the price of stage-1 epochs
-
-    def total(E):
-        return makespan([s["need"] for s in plan(res, arms, cfgs, n, args.seeds, E, ft)], jobs)
-
-    E = 0
-    while total(E + 1) <= left and E < args.max_epochs:
-        E += 1
+    E, seeds, total = fit(res, arms, cfgs, n, args.seeds, ft, jobs, left, args.max_epochs)
     if E == 0:
-        need = total(1) / (1 - args.margin) / 60
-        raise RuntimeError(f"{args.minutes:g} minutes are too few here: one epoch of every run needs about "
-                           f"{need:.1f} min with the probe; raise MINUTES or lower --seeds")
-    res["epochs"], res["finetune_epochs"], res["predicted_s"] = E, ft, round(total(E), 1)
+        raise NoTime(f"{args.minutes:g} minutes are too few here: one epoch of one seed of every arm needs about "
+                     f"{total / (1 - args.margin) / 60:.1f} min with the probe; raise MINUTES")
+    res.update(epochs=E, finetune_epochs=ft, predicted_s=round(total, 1), seeds_run=seeds)
+    if seeds < args.seeds:
+        res["seeds_note"] = (f"{NOT_MEASURED}: {seeds} seed of {args.seeds}: {len(arms)} arms x {args.seeds} seeds "
+                             f"do not fit one epoch in {left:.0f} s")
     print(f"budget: probe {({m: round(v['images_per_s']) for m, v in pr.items()})} images/s -> {E} epochs per run, "
-          f"{args.seeds} seeds x {len(arms)} arms, {jobs} at once, {ft} fine-tuning epochs after FOCA",
-          file=sys.stderr, flush=True)
+          f"{seeds} seeds x {len(arms)} arms, {jobs} at once, {ft} fine-tuning epochs after FOCA"
+          + (f" ({res['seeds_note']})" if seeds < args.seeds else ""), file=sys.stderr, flush=True)
     return E, ft
+
+
+def fit(res: dict, arms: dict, cfgs: dict, n: int, seeds: int, ft: int, jobs: int, left: float,
+        max_epochs: int = 10000):
+    """The most epochs E with which the runs of every arm x `seeds` seeds end within `left` seconds;
+    when not one epoch of them fits, the same for one seed: both arms once (no spread) beat no run.
+    -> (E, seeds, predicted seconds; E = 0: not even one seed fits, which one epoch of it would need)."""
+    for k in dict.fromkeys((seeds, 1)):
+        def total(E, k=k):
+            return makespan([s["need"] for s in plan(res, arms, cfgs, n, k, E, ft)], jobs)
+
+        E = 0
+        while total(E + 1) <= left and E < max_epochs:
+            E += 1
+        if E:
+            return E, k, total(E)
+    return 0, 1, total(1)
+
+
+def status(res: dict) -> str:
+    """ok; FAILED (a run or the probe failed); or not measured: time (nothing failed, but a run was
+    skipped or stopped for time, fewer seeds ran than asked, or SIGTERM stopped the study)."""
+    runs = [r for rs in res["runs"].values() for r in rs]
+    if res.get("failure") or any("error" in r for r in runs):
+        return "FAILED"
+    short = res.get("seeds_run") is not None and res["seeds_run"] < res["seeds"]
+    if res["stopped"] or res["skipped"] or short or not runs or any("not_measured" in r for r in runs):
+        return NOT_MEASURED
+    return "ok"
+
 
 def summarise(runs: dict) -> dict:
     return {m: {k: mean_std(rs, k) for k in ("val_error", "test_error", "finetune_test_error")} for m, rs in runs.items()}
@@ -401,17 +459,22 @@ def table(res: dict, out: Path) -> str:
 
         return markdown(res) + f"\n{res['total_seconds']:.0f} s in all; results in {out}"
     d = res["data"]
-    lines = [f"{res['card']['device']}: {res['epochs']} epochs per run; train {d['train_used']:,} / val {d['val']:,} / "
-             f"test {d['test']:,}; errors in % (final epoch, nothing selected on test)",
+    lines = [f"{res['card']['device']}: {res['status']}; {res['epochs'] or 0} epochs per run, "
+             f"{res['seeds_run'] or 0} of {res['seeds']} seeds; train {d['train_used']:,} / val {d['val']:,} / test {d['test']:,}; errors in % "
+             "(final epoch, nothing selected on test)",
              "| method | val error | test error | n | seconds per run |", "|---|---|---|---|---|"]
     for m, s in res["summary"].items():
         (vm, vs, k), (tm, ts, _) = s["val_error"], s["test_error"]
         secs = [r["seconds"] for r in res["runs"][m] if "seconds" in r]
+        why = "failed" if any("error" in r for r in res["runs"][m]) else NOT_MEASURED
         lines.append(f"| {m.upper()} | {vm:.2f} +- {vs:.2f} | {tm:.2f} +- {ts:.2f} | {k} | {np.mean(secs):.0f} |" if k
-                     else f"| {m.upper()} | failed | failed | 0 | - |")
+                     else f"| {m.upper()} | {why} | {why} | 0 | - |")
     ft = res["summary"].get("foca", {}).get("finetune_test_error", [None, None, 0])
     lines += [f"FOCA seed 0 after {res['finetune_epochs']} epochs of E2E fine-tuning: test {ft[0]:.2f} %"] if ft[2] else []
-    lines += [f"skipped: {'; '.join(res['skipped'])}"] if res["skipped"] else []
+    lines += [res["seeds_note"]] if res.get("seeds_note") else []
+    lines += [f"{NOT_MEASURED}: {r['name']} ({r['not_measured']})" for rs in res["runs"].values() for r in rs
+              if "not_measured" in r]
+    lines += [f"{NOT_MEASURED}, skipped: {'; '.join(res['skipped'])}"] if res["skipped"] else []
     lines += [f"stopped: {res['stopped']}"] if res["stopped"] else []
     lines.append(f"{res['total_seconds']:.0f} s in all; results in {out}")
     return "\n".join(lines)
