@@ -39,9 +39,9 @@ def test_a_branch_from_the_trunk_equals_the_uninterrupted_run(tmp_path, arrays, 
     a, b = tmp_path / "branched", tmp_path / "straight"
     scaling_run.train({**base, "horizon": 5}, a, a / "runs")
     assert scaling_run.trunk_path(a, {**base, "horizon": 5}, 4).is_file()
-    branched, _, start = scaling_run.train({**base, "horizon": 10}, a, a / "runs")
+    branched, _, start, _ = scaling_run.train({**base, "horizon": 10}, a, a / "runs")
     assert start == scaling_run.trunk_path(a, base, 4)
-    straight, _, start = scaling_run.train({**base, "horizon": 10}, b, b / "runs")
+    straight, _, start, _ = scaling_run.train({**base, "horizon": 10}, b, b / "runs")
     assert start is None
     for k, v in straight.net.state_dict().items():
         assert torch.equal(v, branched.net.state_dict()[k]), f"{k} differs after branching"
@@ -108,3 +108,39 @@ def test_the_tiny_study_runs_and_a_rerun_redoes_nothing(tmp_path, arrays):
     assert "| 5 | 1 |" in table and "| 10 | 1 |" in table and (tmp_path / "gap.png").is_file()
     r2 = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
     assert "started" not in r2.stderr and "6 items done, 0 left" in r2.stderr, r2.stderr[-1500:]
+
+
+@pytest.mark.slow  # two tiny items in subprocesses
+def test_a_stopped_item_resumes_in_a_fresh_checkout_from_its_partial_checkpoint(tmp_path, arrays):
+    """SIGTERM mid-item keeps results/.../partial/<item>.pt; with runs/ gone (a new session's checkout)
+    the rerun resumes there and ends with the uninterrupted item's every per-image answer."""
+    import signal
+    import time
+
+    item = {"arm": "e2e", "seed": 0, "lr": 0.1, "horizon": 5, "tiny": True, "dataset": arrays}
+
+    def start(out):
+        spec = {**item, "out": str(out), "runs": str(out / "runs")}
+        return subprocess.Popen([sys.executable, "-m", "scripts.studies.scaling_run", json.dumps(spec)], cwd=REPO,
+                                env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    whole = start(tmp_path / "whole")
+    whole.communicate(timeout=600)
+    proc = start(tmp_path / "stopped")
+    log = tmp_path / "stopped" / "runs" / scaling_run.name(item) / "metrics.jsonl"
+    while proc.poll() is None and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    assert scaling_run.partial_path(tmp_path / "stopped", item).is_file()
+    import shutil
+
+    shutil.rmtree(tmp_path / "stopped" / "runs")  # the next session's fresh checkout has no runs/
+    again = start(tmp_path / "stopped")
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    a, b = (json.loads((tmp_path / d / "records" / f"{scaling_run.name(item)}.json").read_text())
+            for d in ("whole", "stopped"))
+    assert b["resumed_from"] == f"{scaling_run.name(item)}.pt" and "resumed_from" not in a
+    assert a["eval_correct"] == b["eval_correct"] and a["train_error"] == b["train_error"]
+    assert not scaling_run.partial_path(tmp_path / "stopped", item).exists(), "a finished item keeps no partial"

@@ -18,7 +18,8 @@ Every item is trained with wsd (constant, then linear to 0 over the last 20 %) a
 its (arm, lr, seed)'s trunk (scaling_run.py), so the whole ladder of one seed costs 47 epochs.
 A finished item's record (results/cpu-scaling/records/*.json) is never redone; an item that would
 not end before --minutes is not started; at the deadline running items are stopped with a
-checkpoint (runs/cpu-scaling/, resumed by a rerun on this machine). Commit records/ and trunks/.
+checkpoint, copied to partial/ (the rerun resumes it, here or in a fresh checkout). Commit records/,
+trunks/ and partial/.
 """
 from __future__ import annotations
 
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
             proc.wait()
     report(out)
     left = plan(records(out), grid, seeds, horizons, not args.tiny)
-    print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records and {out}/trunks",
+    print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records, trunks and partial",
           file=sys.stderr)
     return 0
 

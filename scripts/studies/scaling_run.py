@@ -46,6 +46,12 @@ def trunk_path(out: Path, item: dict, epoch: int) -> Path:
     return out / "trunks" / f"{item['arm']}-lr{item['lr']:g}-s{item['seed']}-at{epoch}.pt"
 
 
+def partial_path(out: Path, item: dict) -> Path:
+    """A stopped item's last checkpoint, kept in the results folder so that the next session (a fresh
+    checkout without runs/) resumes it instead of starting over from its trunk."""
+    return out / "partial" / f"{name(item)}.pt"
+
+
 def keep_at(horizon: int) -> int:
     return round(0.8 * horizon)
 
@@ -81,8 +87,8 @@ def train(item: dict, out: Path, runs: Path):
     cfg = config(item)
     folder = runs / name(item)
     own = folder / CHECKPOINT
-    trunk = start_trunk(out, item)
-    start = own if own.is_file() else trunk
+    trunk, partial = start_trunk(out, item), partial_path(out, item)
+    start = own if own.is_file() else partial if partial.is_file() else trunk
     keep = keep_at(item["horizon"])
 
     class TrunkRun(Run):
@@ -95,17 +101,17 @@ def train(item: dict, out: Path, runs: Path):
                 os.replace(dst.with_suffix(".tmp"), dst)
 
     run = TrunkRun(cfg, resume_from=start.parent if start == own else None)
-    if start == trunk and trunk is not None:
+    if start is not None and start != own:
         from scaled.engine import load_checkpoint
 
-        run._restore(load_checkpoint(trunk))
+        run._restore(load_checkpoint(start))
     run.rundir = RunDir(folder, {**to_dict(cfg), "item": item, "from": str(start or "scratch")},
                         resume=start == own, overwrite=start != own)
     run.rundir.rewrite_log(run.records)
     if start is not None:
         run.saved_pos = run.pos
     (foca.train_foca if cfg.method == "foca" else foca.train_e2e)(run)
-    return run, cfg, start
+    return run, cfg, start, trunk
 
 
 def main(argv=None) -> int:
@@ -119,11 +125,17 @@ def main(argv=None) -> int:
     tic = time.perf_counter()
     try:
         with interrupt.handled():
-            run, cfg, start = train(item, out, runs)
+            run, cfg, start, trunk = train(item, out, runs)
             train_s = time.perf_counter() - tic
             transfer = tiny_imagenet_32(item.get("data_dir", ""), item.get("tiny", False))
             res = evaluate(run, cfg.method, item.get("tiny", False), transfer)
     except interrupt.Interrupted as e:
+        saved = runs / name(item) / "checkpoint.pt"
+        if saved.is_file():  # for the next session: commit partial/ with records/ and trunks/
+            dst = partial_path(out, item)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(saved, dst.with_suffix(".tmp"))
+            os.replace(dst.with_suffix(".tmp"), dst)
         print(f"scaling_run {name(item)}: stopped by signal {e.signum}; a rerun resumes it", file=sys.stderr)
         return 128 + e.signum
     except (ValueError, RuntimeError) as e:
@@ -132,12 +144,14 @@ def main(argv=None) -> int:
     s1 = [r for r in run.records if r["stage"] == 1]
     rec = {**{k: v for k, v in item.items() if k not in ("out", "runs", "data_dir")}, "name": name(item),
            "method": cfg.method, "model": cfg.model, "refresh": cfg.refresh, "train_images": len(run.data.y_train),
-           "from": str(start.name) if start else "scratch", **res,
+           "from": trunk.name if trunk else "scratch",
+           **({"resumed_from": start.name} if start is not None and start != trunk else {}), **res,
            "stage1": [{k: r[k] for k in ("epoch", "lr", "train_loss", "train_seconds") if k in r} for r in s1],
            "seconds_this_item": round(time.perf_counter() - tic, 1), "train_seconds_this_item": round(train_s, 1),
            "git": git_revision(), "date": time.strftime("%Y-%m-%d %H:%M"), "protocol": run.data.protocol}
     (out / "records").mkdir(parents=True, exist_ok=True)
     write_json(out / "records" / f"{name(item)}.json", rec, indent=1)
+    partial_path(out, item).unlink(missing_ok=True)  # finished: the record replaces it
     print(json.dumps({k: rec[k] for k in ("name", "eval_error", "selection_error", "train_error")}))
     return 0
 
