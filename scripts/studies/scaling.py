@@ -111,6 +111,14 @@ def epochs_to_train(item: dict) -> int:
     return h - (keep_at(h // 2) if h > first_horizon(item) else 0)
 
 
+def needs_trunk(item: dict, horizons) -> bool:
+    """Does a later item branch from this one? Only the main arms below the last horizon and the sweep
+    at the first: every trunk kept costs 1.7 MB in the repository (and in a GPU call's 64 MiB)."""
+    if item["seed"] == SWEEP_SEED:
+        return item["horizon"] == horizons[0]
+    return item["arm"] in ("foca", "e2e") and item["horizon"] < horizons[-1]
+
+
 def ready(item: dict, out: Path, running: list) -> bool:
     """An item can start when the trunk it branches from is there (or it needs none)."""
     from scripts.studies.scaling_run import keep_at, name, trunk_path
@@ -164,7 +172,7 @@ def main(argv=None) -> int:
                               file=sys.stderr)
                     continue
                 spec = {**item, "out": str(out), "runs": str(runs), "tiny": args.tiny, "data_dir": args.data_dir,
-                        "dataset": args.dataset}
+                        "dataset": args.dataset, "keep_trunk": needs_trunk(item, horizons)}
                 from scripts.studies.scaling_run import name
 
                 log = runs / f"{name(item)}.log"

@@ -94,7 +94,7 @@ def train(item: dict, out: Path, runs: Path):
     class TrunkRun(Run):
         def end_epoch(self, stage, epoch, n, classifier, by="own classifier", every=None):
             super().end_epoch(stage, epoch, n, classifier, by, every)
-            if stage == 1 and epoch + 1 == keep:  # the checkpoint just written is the next item's trunk
+            if stage == 1 and epoch + 1 == keep and item.get("keep_trunk", True):  # the next item's trunk
                 dst = trunk_path(out, item, keep)
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(folder / CHECKPOINT, dst.with_suffix(".tmp"))
@@ -152,6 +152,8 @@ def main(argv=None) -> int:
     (out / "records").mkdir(parents=True, exist_ok=True)
     write_json(out / "records" / f"{name(item)}.json", rec, indent=1)
     partial_path(out, item).unlink(missing_ok=True)  # finished: the record replaces it
+    if trunk is not None:  # no other item starts from it (horizons double): it need not travel any more
+        trunk.unlink(missing_ok=True)
     print(json.dumps({k: rec[k] for k in ("name", "eval_error", "selection_error", "train_error")}))
     return 0
 
