@@ -317,8 +317,8 @@ def main(argv=None) -> int:
                      predicted_s=round(spec["need"], 1), metrics=records(runs_dir / spec["name"]))
             res["runs"][spec["arm"]].append(s)
             res["summary"] = summarise(res["runs"])
+            pack_all()  # first: whatever budget.json lists is in the archives, even if a kill comes between
             write_json(path, res)
-            pack_all()
             print(f"  {spec['name']}: { {k: s.get(k) for k in ('val_error', 'test_error', 'seconds', 'error')} }",
                   file=sys.stderr, flush=True)
 
