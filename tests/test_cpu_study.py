@@ -75,6 +75,7 @@ def test_claims_read_the_runs_they_are_given():
 
 @pytest.mark.skipif(not (Path(os.environ.get("FOCA_DATA", REPO.parent / "shared" / "data")) / "cifar10").is_dir(),
                     reason="no real data: the CPU study trains on the real CIFAR-10 copy")
+@pytest.mark.slow  # 160 s beside a study (2026-12-04): make test-slow
 def test_tiny_cpu_study_runs_every_arm_and_a_rerun_keeps_them(tmp_path):
     cmd = [sys.executable, "-m", "scripts.studies.budget", "--tiny", "--cpu", "--seeds=1", "--minutes=10", "--max-epochs=2",
            f"--out={tmp_path}", f"--runs-dir={tmp_path / 'runs'}"]

@@ -39,6 +39,7 @@ def smoke(tmp_path_factory):
     return tmp, r
 
 
+@pytest.mark.slow  # the smoke fixture trains both presets: 89 s beside a study (2026-12-04)
 @needs_cifar
 def test_reproduce_trains_announces_and_reports(smoke):
     tmp, r = smoke
@@ -49,6 +50,7 @@ def test_reproduce_trains_announces_and_reports(smoke):
     assert (tmp / "report" / "README.md").is_file()
 
 
+@pytest.mark.slow  # the smoke fixture trains both presets: 89 s beside a study (2026-12-04)
 @needs_cifar
 def test_report_from_smoke_runs_tables_figures_missing(smoke, tmp_path):
     tmp, _ = smoke

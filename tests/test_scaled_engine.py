@@ -115,6 +115,7 @@ def test_existing_or_unwritable_run_folder(tmp_path):
 
 
 @needs_cifar
+@pytest.mark.slow  # 75-80 s each beside a study (2026-12-04); make test keeps the SIGKILL-in-stage-1 resume
 @pytest.mark.parametrize("kill_after", [3, 5], ids=["mid-stage-2", "mid-stage-3"])
 def test_resume_inside_stages_2_and_3_is_exact(tmp_path, kill_after):
     """A crash right after the checkpoint of record `kill_after` (FOCA_TEST_KILL_AFTER makes the
@@ -208,6 +209,7 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
+@pytest.mark.slow  # 47 s beside a study (2026-12-04)
 def test_resume_with_sparse_checkpoints_is_exact(tmp_path):
     """checkpoint_every=2: killed after epoch 3 (its checkpoint is epoch 2's), the resumed run redoes
     epoch 3 and ends where an uninterrupted run ends; records time evaluation and checkpoints."""
