@@ -16,10 +16,10 @@ lane; the network, head, augmentation and data are the CPU study's: WRN-16-1 + h
      steps of 5 on 40k); the sweep's rates again at 10 (does the choice still win?); horizon 40
 Every item is trained with wsd (constant, then linear to 0 over the last 20 %) and branches from
 its (arm, lr, seed)'s trunk (scaling_run.py), so the whole ladder of one seed costs 47 epochs.
-A finished item's record (results/cpu-scaling/records/*.json) is never redone; an item that would
-not end before --minutes is not started; at the deadline running items are stopped with a
-checkpoint, copied to partial/ (the rerun resumes it, here or in a fresh checkout). Commit records/,
-trunks/ and partial/.
+A finished item's record (results/cpu-scaling/records/*.json) is never redone; an item starts when
+two of its epochs fit before --minutes; at the deadline running items are stopped with a checkpoint,
+copied to partial/ (the rerun resumes it, here or in a fresh checkout, so nothing trained is lost).
+Commit records/, trunks/ and partial/.
 """
 from __future__ import annotations
 
@@ -130,11 +130,16 @@ def ready(item: dict, out: Path, running: list) -> bool:
 
 
 def seconds_per_epoch(recs: dict, item: dict) -> float:
-    """Wall seconds per trained epoch (evaluation included) of this arm's finished items, else a guess."""
+    """Wall seconds per trained epoch of this arm's finished items (the median epoch, so that a paused
+    or disturbed epoch does not count, plus the evaluation spread over the epochs), else a guess."""
+    import statistics
+
     same = [r for r in recs.values() if r["arm"] == item["arm"] and r.get("stage1")]
     if not same:
         return 130.0 * (3 if "w2" in item["arm"] else 1) * (0.25 if "10k" in item["arm"] else 1)
-    return max(r["seconds_this_item"] / max(epochs_to_train(r), 1) for r in same[-3:])
+    epoch = statistics.median(e["train_seconds"] for r in same for e in r["stage1"] if "train_seconds" in e)
+    evals = statistics.median(r["seconds_this_item"] - r["train_seconds_this_item"] for r in same)
+    return epoch + evals / max(epochs_to_train(same[-1]), 1)
 
 
 def main(argv=None) -> int:
@@ -164,11 +169,11 @@ def main(argv=None) -> int:
             todo = [i for i in plan(recs, grid, seeds, horizons, not args.tiny) if ready(i, out, [r[0] for r in running])]
             while todo and len(running) < args.jobs:
                 item = todo.pop(0)
-                need = seconds_per_epoch(recs, item) * epochs_to_train(item) * (0.2 if args.tiny else 1)
+                need = seconds_per_epoch(recs, item) * min(2, epochs_to_train(item)) * (0.2 if args.tiny else 1)
                 if time.time() + need > deadline:  # a later, shorter item may still fit
                     if str(item) not in late:
                         late.add(str(item))
-                        print(f"  not started: needs ~{need:.0f} s, {deadline - time.time():.0f} s left: {item}",
+                        print(f"  not started: 2 epochs need ~{need:.0f} s, {deadline - time.time():.0f} s left: {item}",
                               file=sys.stderr)
                     continue
                 spec = {**item, "out": str(out), "runs": str(runs), "tiny": args.tiny, "data_dir": args.data_dir,
