@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -156,6 +157,12 @@ def main(argv=None) -> int:
     runs = Path(args.runs_dir or (out / "runs" if args.tiny else REPO / "runs" / "cpu-scaling"))
     out.mkdir(parents=True, exist_ok=True)
     grid, seeds, horizons = (TINY["grid"], TINY["seeds"], TINY["horizons"]) if args.tiny else (GRID, SEEDS, HORIZONS)
+    lock = out / ".lock"  # two drivers on one folder would train the same item into the same run folder
+    if lock.is_file() and Path(f"/proc/{lock.read_text().strip()}").exists():
+        print(f"error: another scaling driver (pid {lock.read_text().strip()}) is using {out}; stop it first",
+              file=sys.stderr)
+        return 2
+    lock.write_text(str(os.getpid()))
     deadline = time.time() + 60 * args.minutes
     print(f"scaling: {out}: {len(records(out))} items already done; {args.jobs} lanes until "
           f"{time.strftime('%H:%M', time.localtime(deadline))}", file=sys.stderr, flush=True)
@@ -206,6 +213,7 @@ def main(argv=None) -> int:
         for _, proc, _ in running:
             proc.terminate()
             proc.wait()
+    lock.unlink(missing_ok=True)
     report(out)
     left = plan(records(out), grid, seeds, horizons, not args.tiny)
     print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records, trunks and partial",
