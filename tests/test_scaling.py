@@ -23,12 +23,10 @@ def test_wsd_is_constant_then_linear_to_zero_and_the_same_up_to_the_shorter_deca
 
 @pytest.fixture(scope="module")
 def arrays(tmp_path_factory):
-    """2,000 random 32x32 images, 10 classes, in the arrays-file format."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "random.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (2000, 32, 32, 3), dtype=np.uint8), y_train=rng.integers(0, 10, 2000),
-             x_test=rng.integers(0, 256, (400, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 400))
-    return str(path)
+    """2,000 random 32x32 images, 10 classes (400 test), in the arrays-file format."""
+    from scripts.gpu.common import synthetic_npz
+
+    return synthetic_npz(tmp_path_factory.mktemp("data"), 32, 10, 2000, 400)
 
 
 @pytest.mark.parametrize("arm", ["foca", "e2e"])
