@@ -18,6 +18,7 @@ resume stays exact.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 import pickle
@@ -331,7 +332,9 @@ class Run:
         self.net.load_state_dict(s["net"])
         self.pos, self.step = tuple(s["pos"]), s["step"]
         self.theta = None if s["theta"] is None else {k: v.to(self.device) for k, v in s["theta"].items()}
-        self.records, self.results, self.seconds = s["records"], s["results"], s["seconds"]
+        # copies: the notes and records this run adds must not reach the caller's checkpoint dict
+        self.records, self.results = copy.deepcopy(s["records"]), copy.deepcopy(s["results"])
+        self.seconds = s["seconds"]
         self._opt_state = (s["opt_stage"], s["opt"])  # optimizer.load_state_dict moves it to the device
         other = []  # generators whose saved state is another device type's (a CUDA state is 16 bytes, a CPU one 5056)
         for i, (k, g) in enumerate(self.gens.items()):

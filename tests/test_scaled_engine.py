@@ -1,8 +1,10 @@
 """scaled's training engine on the CPU: all stages end to end on real CIFAR-10, exact resume
 after SIGKILL, and one clear line for every kind of bad input."""
+import copy
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -197,6 +199,20 @@ def test_checkpoint_loads_weights_only_onto_another_device(tmp_path):
     assert run.theta["W"].device.type == "meta" and run.pos == (3, 1)
     assert all(torch.equal(run.gens[k].get_state(), s["gens"][k]) for k in s["gens"])
     assert all(torch.equal(v, s["net"][k]) for k, v in run.net.state_dict().items())
+
+    # Run._restore copies the checkpoint's results and records: restoring one loaded checkpoint into
+    # two runs gives each its own reseed note and leaves the dict unchanged. Found by the first GPU
+    # call (2026-12-04, test_cuda_checkpoint_resumes_on_the_cpu below): the CPU restore's note leaked
+    # into the CUDA run through the shared dict. Here with CUDA-shaped (16-byte) generator states.
+    for i, k in enumerate(("aug", "weak")):  # a CUDA generator's state: seed and Philox offset
+        s["gens"][k] = torch.tensor(list(struct.pack("<QQ", 7 + i, 0)), dtype=torch.uint8)
+    before = copy.deepcopy({k: s[k] for k in ("results", "records")})
+    for _ in range(2):
+        run = Run(cfg)
+        run._restore(s)
+        assert len(run.results["resume_reseeded"]) == 1, run.results["resume_reseeded"]
+        run.records.append({"stage": 9})  # a later epoch's record must not reach the checkpoint either
+    assert {k: s[k] for k in ("results", "records")} == before
 
 
 def test_checkpoint_refuses_pickled_objects(tmp_path):
