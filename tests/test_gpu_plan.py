@@ -294,6 +294,7 @@ def test_the_one_call_tiny_brings_back_its_8_files(tmp_path):
     engine = json.loads((out / "gpu_engine.json").read_text())
     assert engine["checks"]["ok"] and engine["checks"]["weak_graph"] == "not used (CPU)"
     assert engine["checks"]["max_weight_difference"] == 0.0, "resume on the CPU must be exact"
+    assert engine["checks"]["difference_by_kind"] == {"weights": 0.0, "bn_running_stats": 0.0, "batches_tracked": 0.0}
     bench = json.loads((out / "gpu_bench.json").read_text())
     from scripts.gpu.bench import FIRST, plan
 
