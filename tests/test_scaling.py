@@ -108,6 +108,29 @@ def test_the_plan_runs_short_horizons_first_and_never_redoes_a_record():
     assert items[0] not in scaling.plan({**recs, **done}, grid, (0, 1), (5, 10, 20))
 
 
+def test_the_sweep_check_keeps_the_choice_and_its_neighbours_and_prunes_the_rest(tmp_path):
+    grid = {"foca": [0.01, 0.02, 0.04], "e2e": [0.025, 0.05, 0.1]}
+    recs = {**_rec("foca", 0.01, 0.5), **_rec("foca", 0.02, 0.4), **_rec("foca", 0.04, 0.3),
+            **_rec("foca", 0.08, 0.35), **_rec("e2e", 0.025, 0.3), **_rec("e2e", 0.05, 0.4),
+            **_rec("e2e", 0.1, 0.45), **_rec("e2e", 0.0125, 0.35)}
+    lrs = scaling.chosen(recs, grid, 5)[0]
+    assert lrs == {"foca": 0.04, "e2e": 0.025}
+    check = scaling.sweep_check(recs, lrs, 5)
+    assert check == [("foca", 0.02), ("foca", 0.04), ("foca", 0.08), ("e2e", 0.0125), ("e2e", 0.025),
+                     ("e2e", 0.05)]
+    items = scaling.plan(recs, grid, (0,), (5, 10, 20))
+    assert [(i["arm"], i["lr"]) for i in items if i["seed"] == scaling.SWEEP_SEED] == check
+    trunks = {r["lr"]: scaling_run.trunk_path(tmp_path, r, 4) for r in recs.values()}
+    trunks[0.01].parent.mkdir()
+    for t in trunks.values():
+        t.write_bytes(b"x")
+    gone = scaling.prune_sweep_trunks(tmp_path, recs, grid, (5, 10, 20))
+    assert sorted(gone) == sorted([trunks[0.01], trunks[0.1]])
+    assert all(t.is_file() for lr, t in trunks.items() if lr not in (0.01, 0.1))
+    undecided = {k: v for k, v in recs.items() if k != "e2e-0.1"}
+    assert scaling.prune_sweep_trunks(tmp_path, undecided, grid, (5, 10, 20)) == []  # not before the choice
+
+
 def test_the_probe_matches_scikit_learn():
     """L-BFGS on the penalised mean cross-entropy == sklearn's LogisticRegression(C = 1 / (lam N))."""
     from sklearn.linear_model import LogisticRegression

@@ -66,6 +66,38 @@ def chosen(recs: dict, grid: dict, horizon: int) -> tuple[dict, list]:
     return lrs, todo
 
 
+def sweep_check(recs: dict, lrs: dict, h0: int) -> list[tuple]:
+    """(arm, lr) run again at the second horizon: each arm's chosen rate and its neighbours in the
+    sweep (does the choice still win one step either way?). Farther rates are not rerun: their
+    trunks would cost 1.7 MB each in the repository and in a GPU call, session after session."""
+    out = []
+    for arm, best in lrs.items():
+        done = sorted(r["lr"] for r in recs.values() if r["arm"] == arm and r["seed"] == SWEEP_SEED
+                      and r["horizon"] == h0)
+        i = done.index(best)
+        out += [(arm, lr) for lr in done[max(0, i - 1):i + 2]]
+    return out
+
+
+def prune_sweep_trunks(out: Path, recs: dict, grid: dict, horizons) -> list[Path]:
+    """Once both arms are chosen: delete the sweep trunks that no planned item starts from (git
+    history keeps them). Returns what it deleted."""
+    from scripts.studies.scaling_run import keep_at, trunk_path
+
+    lrs, _ = chosen(recs, grid, horizons[0])
+    if not all(lrs.values()) or len(horizons) < 2:
+        return []
+    keep = set(sweep_check(recs, lrs, horizons[0])) | set(lrs.items())
+    gone = []
+    for r in recs.values():
+        if r["seed"] == SWEEP_SEED and r["horizon"] == horizons[0] and (r["arm"], r["lr"]) not in keep:
+            t = trunk_path(out, r, keep_at(horizons[0]))
+            if t.is_file():
+                t.unlink()
+                gone.append(t)
+    return gone
+
+
 def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[dict]:
     """Every item still to run, in order of value; items needing an undecided lr are left out."""
     h0 = horizons[0]
@@ -89,10 +121,8 @@ def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[d
         main(("foca-w2", "e2e-w2"), h0)
         main(("foca-10k", "e2e-10k"), 4 * h0)
     if extras and len(horizons) > 1 and all(lrs.values()):
-        for arm, rates in grid.items():
-            done = sorted(r["lr"] for r in recs.values() if r["arm"] == arm and r["seed"] == SWEEP_SEED
-                          and r["horizon"] == h0)
-            items += [{"arm": arm, "seed": SWEEP_SEED, "lr": lr, "horizon": horizons[1]} for lr in done]
+        items += [{"arm": arm, "seed": SWEEP_SEED, "lr": lr, "horizon": horizons[1]}
+                  for arm, lr in sweep_check(recs, lrs, h0)]
     for h in horizons[3:]:
         main(("foca", "e2e"), h)
     from scripts.studies.scaling_run import name
@@ -173,6 +203,8 @@ def main(argv=None) -> int:
     try:
         while not stop:
             recs = records(out)
+            for t in prune_sweep_trunks(out, recs, grid, horizons):
+                print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
             todo = [i for i in plan(recs, grid, seeds, horizons, not args.tiny) if ready(i, out, [r[0] for r in running])]
             while todo and len(running) < args.jobs:
                 item = todo.pop(0)
