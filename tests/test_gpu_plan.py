@@ -133,7 +133,7 @@ def test_the_call_tells_time_from_a_failure(tmp_path):
 def test_the_staged_data_fits_one_call_with_the_tree(tmp_path):
     if not (SHARED / "unpack.py").is_file():
         pytest.skip("shared CIFAR-10 copy not found ($FOCA_DATA/cifar10)")
-    from scripts.gpu.stage_cifar10 import LIMIT_MIB, STUDY_STATE, part_name, stage, tree_mib
+    from scripts.gpu.stage_cifar10 import LIMIT_MIB, STUDY_STATE, TEST, part_name, stage, tree_mib
 
     info = stage(SHARED, 0, tmp_path / "gpu_stage")
     names = sorted(p.name for p in (tmp_path / "gpu_stage").iterdir())
@@ -141,7 +141,7 @@ def test_the_staged_data_fits_one_call_with_the_tree(tmp_path):
     # The code alone leaves room for 6 parts (30,000 images); the CPU scaling study's committed
     # checkpoints (their number changes every session) take parts away, and stage counts them.
     mib = lambda f: (SHARED / f).stat().st_size / 2 ** 20  # noqa: E731
-    six = tree_mib(STUDY_STATE) + mib("cifar10_test_first1000_webp_p00.npz") + mib("unpack.py") \
+    six = tree_mib(STUDY_STATE) + mib(TEST) + mib("unpack.py") \
         + sum(mib(part_name(i)) for i in range(6))
     assert six <= LIMIT_MIB - 1, f"without the study's checkpoints, 6 training parts no longer fit: {six:.1f} MiB"
     assert info["stage_mib"] + info["tree_mib"] <= LIMIT_MIB - 1

@@ -87,7 +87,7 @@ def prune_sweep_trunks(out: Path, recs: dict, grid: dict, horizons) -> list[Path
     lrs, _ = chosen(recs, grid, horizons[0])
     if not all(lrs.values()) or len(horizons) < 2:
         return []
-    keep = set(sweep_check(recs, lrs, horizons[0])) | set(lrs.items())
+    keep = set(sweep_check(recs, lrs, horizons[0]))  # the chosen rates are in it
     gone = []
     for r in recs.values():
         if r["seed"] == SWEEP_SEED and r["horizon"] == horizons[0] and (r["arm"], r["lr"]) not in keep:
@@ -199,12 +199,15 @@ def main(argv=None) -> int:
     running: list = []  # (item, process, start time)
     late: set = set()  # items said not to fit, said once
     stop = []
+    pruned_at = -1  # records seen when the sweep trunks were last pruned
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     try:
         while not stop:
             recs = records(out)
-            for t in prune_sweep_trunks(out, recs, grid, horizons):
-                print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
+            if len(recs) != pruned_at:  # the choice changes only when a record appears
+                pruned_at = len(recs)
+                for t in prune_sweep_trunks(out, recs, grid, horizons):
+                    print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
             todo = [i for i in plan(recs, grid, seeds, horizons, not args.tiny) if ready(i, out, [r[0] for r in running])]
             while todo and len(running) < args.jobs:
                 item = todo.pop(0)
