@@ -106,6 +106,10 @@ def test_the_plan_runs_short_horizons_first_and_never_redoes_a_record():
     assert all(i["lr"] == {"foca": 0.02, "e2e": 0.05}[i["arm"].split("-")[0]] for i in items if i["seed"] == 0)
     done = {scaling_run.name(items[0]): {**items[0], "selection_error": 0.1}}
     assert items[0] not in scaling.plan({**recs, **done}, grid, (0, 1), (5, 10, 20))
+    full = [(i["arm"], i["horizon"]) for i in scaling.plan(recs, grid, (0, 1, 2), (5, 10, 20, 40))
+            if i["seed"] != scaling.SWEEP_SEED]
+    must = [k for k, a in enumerate(full) if a[0] in ("foca", "e2e")]  # every seed at every horizon
+    assert len(must) == 3 * 2 * 4 and max(must) < min(k for k, a in enumerate(full) if a[0].endswith(("w2", "10k")))
 
 
 def test_the_sweep_check_keeps_the_choice_and_its_neighbours_and_prunes_the_rest(tmp_path):
