@@ -200,3 +200,41 @@ def test_a_stopped_item_resumes_in_a_fresh_checkout_from_its_partial_checkpoint(
     assert b["resumed_from"] == f"{scaling_run.name(item)}.pt" and "resumed_from" not in a
     assert a["eval_correct"] == b["eval_correct"] and a["train_error"] == b["train_error"]
     assert not scaling_run.partial_path(tmp_path / "stopped", item).exists(), "a finished item keeps no partial"
+
+
+def _eval_record(arm, seed, horizon, err, lr):
+    """A record as scaling_run writes it, with per-image 0/1 errors err (M,)."""
+    from scripts.studies.stats import pack_correct
+
+    return {"arm": arm, "seed": seed, "lr": lr, "horizon": horizon, "eval_images": len(err),
+            "eval_correct": pack_correct(err == 0), "probe_eval_correct": pack_correct(err == 0),
+            "eval_error": float(err.mean()), "train_error": float(err.mean()) * 0.9}
+
+
+def test_the_slope_uses_the_horizons_with_two_seeds_and_matches_a_direct_fit():
+    """Gaps of about 8, 6 and 4 points at 5, 10 and 20 epochs (3 seeds), and 40 epochs with one seed so
+    far: the slope is the OLS line through the first three per-horizon gaps (about -2 points per doubling),
+    its CI excludes 0 and a crossover is said; the one-seed horizon stays in the table, out of the slope."""
+    from scripts.studies import scaling_report
+
+    rng, m = np.random.default_rng(1), 3000
+    hard = rng.random(m) < 0.2  # images every run gets wrong: the shared image term
+    recs, gaps = [], {}
+    for h, g, seeds in ((5, 0.08, (0, 1, 2)), (10, 0.06, (0, 1, 2)), (20, 0.04, (0, 1, 2)), (40, 0.02, (0,))):
+        for s in seeds:
+            e2e = (hard | (rng.random(m) < 0.1)).astype(int)
+            foca = (e2e.astype(bool) | (rng.random(m) < g / 0.7)).astype(int)
+            recs += [_eval_record("foca", s, h, foca, 0.12), _eval_record("e2e", s, h, e2e, 0.1)]
+            gaps.setdefault(h, []).append((foca - e2e).mean())
+    res = scaling_report.summarise(recs)
+    assert [r["epochs"] for r in res["rows"]] == [5, 10, 20, 40]
+    s = res["slope"]
+    assert s["epochs"] == [5, 10, 20] and s["seeds"] == [0, 1, 2]
+    want = np.polyfit(np.log2([5, 10, 20]), [np.mean(gaps[h]) for h in (5, 10, 20)], 1)[0]
+    assert s["slope"] == pytest.approx(want, abs=1e-12) and want < -0.01
+    assert s["ci"][0] < want < s["ci"][1] < 0
+    assert res["crossover"]["epochs"] > 20 and "extrapolation" in res["crossover"]["said"]
+    text = scaling_report.markdown(res, recs)
+    assert "not in the slope: [40]" in text and "points per doubling" in text
+    one = [r for r in recs if r["seed"] == 0]  # one seed everywhere: no slope, said so
+    assert scaling_report.summarise(one)["slope"] is None

@@ -82,8 +82,11 @@ def summarise(recs: list[dict]) -> dict:
             row["transfer_gap"] = gap(fa, e2, "transfer")
         rows.append(row)
     res = {"rows": rows, "slope": None, "crossover": None}
-    common = set.intersection(*[set(r["seeds"]) for r in rows]) if rows else set()
-    use = [r for r in rows if len(common) >= 2]
+    # the slope over the horizons with 2+ seeds, on their common seeds: a longer horizon with one seed so
+    # far (the study accumulates) waits instead of cutting every horizon down to that seed
+    multi = [r for r in rows if len(r["seeds"]) >= 2]
+    common = set.intersection(*[set(r["seeds"]) for r in multi]) if multi else set()
+    use = multi if len(common) >= 2 else []
     if len(use) >= 2:
         ea, eb = [], []
         for r in use:
@@ -140,6 +143,9 @@ def markdown(res: dict, recs: list[dict]) -> str:
                      f"{100 * s['ci'][1]:+.2f}] (two-way bootstrap, {s['n_boot']} draws). {res['crossover']['said']}.")
     else:
         lines.append("Slope of the gap: not estimable yet (needs two horizons with the same 2+ seeds).")
+    if res["slope"] and len(res["slope"]["epochs"]) < len(res["rows"]):
+        lines.append(f"(Horizons with one seed so far are not in the slope: "
+                     f"{[r['epochs'] for r in res['rows'] if r['epochs'] not in res['slope']['epochs']]}.)")
     for e in res["extras"]:
         lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
                      f"gap {pm(e['gap'])}")
