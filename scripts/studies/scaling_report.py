@@ -140,7 +140,7 @@ def markdown(res: dict, recs: list[dict]) -> str:
         s = res["slope"]
         lines.append(f"Slope of the gap against log2(epochs) over {s['epochs']} (seeds {s['seeds']}): "
                      f"{100 * s['slope']:+.2f} points per doubling, 95% CI [{100 * s['ci'][0]:+.2f}, "
-                     f"{100 * s['ci'][1]:+.2f}] (two-way bootstrap, {s['n_boot']} draws). {res['crossover']['said']}.")
+                     f"{100 * s['ci'][1]:+.2f}] (two-way bootstrap, {s['n_boot']} draws). {res['crossover']['said'][:1].upper() + res['crossover']['said'][1:]}.")
     else:
         lines.append("Slope of the gap: not estimable yet (needs two horizons with the same 2+ seeds).")
     if res["slope"] and len(res["slope"]["epochs"]) < len(res["rows"]):
