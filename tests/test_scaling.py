@@ -238,3 +238,19 @@ def test_the_slope_uses_the_horizons_with_two_seeds_and_matches_a_direct_fit():
     assert "not in the slope: [40]" in text and "points per doubling" in text
     one = [r for r in recs if r["seed"] == 0]  # one seed everywhere: no slope, said so
     assert scaling_report.summarise(one)["slope"] is None
+
+
+def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
+    """Every 2-decimal number in the README's scaling paragraph is in results/cpu-scaling/table.md
+    (re-rendered from the committed records here, so the table cannot drift from them either)."""
+    import re
+
+    from scripts.studies import scaling_report
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**Does E2E always win"):readme.index("**FOCA vs E2E on real digits**")]
+    res = scaling_report.summarise(scaling_report.load(REPO / "results" / "cpu-scaling"))
+    table = scaling_report.markdown(res, scaling_report.load(REPO / "results" / "cpu-scaling"))
+    quoted = re.findall(r"\d+\.\d\d\b", section)
+    assert len(quoted) >= 8, "the README's scaling paragraph should quote its measured gaps"
+    assert [q for q in quoted if q not in table] == [], "README numbers not in the scaling table: re-quote them"
