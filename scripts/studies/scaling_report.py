@@ -175,6 +175,10 @@ def figures(res: dict, out: Path) -> list[str]:
     axes[0].axhline(0, color="grey", lw=0.8)
     axes[0].set(xscale="log", xlabel="epochs (log scale)", ylabel="error gap, points", title="gap vs training length")
     axes[0].set_xticks(x, [str(v) for v in x])
+    axes[0].minorticks_off()  # log-scale minor labels (6 x 10^0 ...) crowd the few horizons
+    for xi, yi, r in zip(x, g, rows):
+        axes[0].annotate(f"{len(r['seeds'])} seed{'s' * (len(r['seeds']) > 1)}", (xi, yi), fontsize=7,
+                         textcoords="offset points", xytext=(4, 4))
     axes[0].legend(fontsize=7)
     tr = [100 * np.mean(r["e2e_train_error"]) for r in rows]
     axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3)
