@@ -254,3 +254,17 @@ def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
     quoted = re.findall(r"\d+\.\d\d\b", section)
     assert len(quoted) >= 8, "the README's scaling paragraph should quote its measured gaps"
     assert [q for q in quoted if q not in table] == [], "README numbers not in the scaling table: re-quote them"
+
+
+def test_a_finished_item_s_branch_point_is_pruned_however_it_started(tmp_path):
+    """The 10-epoch record makes the trunk at 4 useless (whether the item branched there or resumed from
+    partial/); its own trunk at 8, the 5-epoch items' and the 10k arm's first horizon (20) stay."""
+    recs = {"a": {"arm": "foca", "seed": 1, "lr": 0.12, "horizon": 10},
+            "b": {"arm": "e2e", "seed": 1, "lr": 0.1, "horizon": 5},
+            "c": {"arm": "foca-10k", "seed": 0, "lr": 0.12, "horizon": 20}}
+    paths = [scaling_run.trunk_path(tmp_path, recs[k], at) for k, at in (("a", 4), ("a", 8), ("b", 4), ("c", 8), ("c", 16))]
+    paths[0].parent.mkdir()
+    for t in paths:
+        t.write_bytes(b"x")
+    assert scaling.prune_used_trunks(tmp_path, recs) == [paths[0]]
+    assert [t.is_file() for t in paths] == [False, True, True, True, True]

@@ -99,6 +99,22 @@ def prune_sweep_trunks(out: Path, recs: dict, grid: dict, horizons) -> list[Path
     return gone
 
 
+def prune_used_trunks(out: Path, recs: dict) -> list[Path]:
+    """Delete the trunk each finished item branched from (its H/2 predecessor's, at 0.4 H): horizons
+    double, so no other item starts there. scaling_run drops it when the item branched; an item resumed
+    from partial/ did not know it, and left 1.7 MB in every later commit and GPU call. Returns the deleted."""
+    from scripts.studies.scaling_run import keep_at, trunk_path
+
+    gone = []
+    for r in recs.values():
+        if r["horizon"] > first_horizon(r):
+            t = trunk_path(out, r, keep_at(r["horizon"] // 2))
+            if t.is_file():
+                t.unlink()
+                gone.append(t)
+    return gone
+
+
 def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[dict]:
     """Every item still to run, in order of value; items needing an undecided lr are left out."""
     h0 = horizons[0]
@@ -205,7 +221,7 @@ def main(argv=None) -> int:
             recs = records(out)
             if len(recs) != pruned_at:  # the choice changes only when a record appears
                 pruned_at = len(recs)
-                for t in prune_sweep_trunks(out, recs, grid, horizons):
+                for t in prune_sweep_trunks(out, recs, grid, horizons) + prune_used_trunks(out, recs):
                     print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
             todo = [i for i in plan(recs, grid, seeds, horizons, not args.tiny) if ready(i, out, [r[0] for r in running])]
             while todo and len(running) < args.jobs:
