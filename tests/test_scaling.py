@@ -249,8 +249,8 @@ def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
 
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("**Does E2E always win"):readme.index("**FOCA vs E2E on real digits**")]
-    res = scaling_report.summarise(scaling_report.load(REPO / "results" / "cpu-scaling"))
-    table = scaling_report.markdown(res, scaling_report.load(REPO / "results" / "cpu-scaling"))
+    recs = scaling_report.load(REPO / "results" / "cpu-scaling")
+    table = scaling_report.markdown(scaling_report.summarise(recs), recs)
     quoted = re.findall(r"\d+\.\d\d\b", section)
     assert len(quoted) >= 8, "the README's scaling paragraph should quote its measured gaps"
     assert [q for q in quoted if q not in table] == [], "README numbers not in the scaling table: re-quote them"
