@@ -46,23 +46,11 @@ def test_a_branch_from_the_trunk_equals_the_uninterrupted_run(tmp_path, arrays, 
     assert [r["lr"] for r in straight.records] == [r["lr"] for r in branched.records]
 
 
-def test_only_the_trunk_an_item_branched_from_is_dropped(tmp_path):
-    item = {"arm": "foca", "seed": 0, "lr": 0.1, "horizon": 10}
-    own, used = scaling_run.trunk_path(tmp_path, item, 8), scaling_run.trunk_path(tmp_path, item, 4)
-    own.parent.mkdir()
-    own.write_bytes(b"x")
-    used.write_bytes(b"x")
-    scaling_run.drop_used_trunk(tmp_path, item, own)  # resumed: it found its own trunk at 0.8 H
-    assert own.is_file() and used.is_file()
-    scaling_run.drop_used_trunk(tmp_path, item, used)  # branched at 0.4 H: nobody else needs it
-    assert own.is_file() and not used.exists()
-    scaling_run.drop_used_trunk(tmp_path, item, None)
-
-
 @pytest.mark.slow  # three tiny items, each evaluated (10 minutes beside the study)
 def test_a_resumed_item_keeps_its_own_trunk_for_the_next_horizon(tmp_path, arrays):
     """An item that saved its trunk at 0.8 H, was stopped and is rerun finds that trunk as its start;
-    finishing must not delete it (the next horizon branches there), only a trunk it branched from."""
+    finishing must not delete it (the next horizon branches there); the driver's pruning then retires
+    only the trunk the next horizon branched from."""
     torch.set_num_threads(1)
     item = {"arm": "e2e", "seed": 0, "lr": 0.1, "horizon": 5, "tiny": True, "dataset": arrays,
             "out": str(tmp_path), "runs": str(tmp_path / "runs")}
@@ -73,7 +61,8 @@ def test_a_resumed_item_keeps_its_own_trunk_for_the_next_horizon(tmp_path, array
     assert scaling_run.main([json.dumps(item)]) == 0
     assert trunk.is_file(), "the finished item deleted the trunk that horizon 10 branches from"
     ten = {**item, "horizon": 10}
-    assert scaling_run.main([json.dumps(ten)]) == 0 and not trunk.exists(), "a used branch point is dropped"
+    assert scaling_run.main([json.dumps(ten)]) == 0
+    assert scaling.prune_used_trunks(tmp_path, scaling.records(tmp_path)) == [trunk], "a used branch point is dropped"
     assert json.loads((tmp_path / "records" / "e2e-lr0.1-s0-e10.json").read_text())["from"] == trunk.name
 
 

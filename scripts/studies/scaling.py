@@ -101,8 +101,9 @@ def prune_sweep_trunks(out: Path, recs: dict, grid: dict, horizons) -> list[Path
 
 def prune_used_trunks(out: Path, recs: dict) -> list[Path]:
     """Delete the trunk each finished item branched from (its H/2 predecessor's, at 0.4 H): horizons
-    double, so no other item starts there. scaling_run drops it when the item branched; an item resumed
-    from partial/ did not know it, and left 1.7 MB in every later commit and GPU call. Returns the deleted."""
+    double, so no other item starts there. The one place trunks are retired, by record, so that an item
+    resumed from partial/ (which never saw its branch point) retires it too: each left behind costs
+    1.7 MB in every later commit and GPU call. The item's own trunk at 0.8 H stays. Returns the deleted."""
     from scripts.studies.scaling_run import keep_at, trunk_path
 
     gone = []

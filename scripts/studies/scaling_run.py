@@ -66,14 +66,6 @@ def start_trunk(out: Path, item: dict) -> Path | None:
     return best
 
 
-def drop_used_trunk(out: Path, item: dict, trunk: Path | None) -> None:
-    """After the record: the trunk this item branched from (at 0.4 H) serves no other item (horizons
-    double), so it need not travel any more. A resumed item finds its own trunk at 0.8 H first, and
-    that one is the next horizon's start: kept (a stopped and resumed sweep item lost it before)."""
-    if trunk is not None and trunk != trunk_path(out, item, keep_at(item["horizon"])):
-        trunk.unlink(missing_ok=True)
-
-
 def config(item: dict):
     from scaled.train import parse
 
@@ -160,7 +152,6 @@ def main(argv=None) -> int:
     (out / "records").mkdir(parents=True, exist_ok=True)
     write_json(out / "records" / f"{name(item)}.json", rec, indent=1)
     partial_path(out, item).unlink(missing_ok=True)  # finished: the record replaces it
-    drop_used_trunk(out, item, trunk)
     print(json.dumps({k: rec[k] for k in ("name", "eval_error", "selection_error", "train_error")}))
     return 0
 
