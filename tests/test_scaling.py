@@ -225,6 +225,16 @@ def test_the_slope_uses_the_horizons_with_two_seeds_and_matches_a_direct_fit():
     assert res["crossover"]["epochs"] > 20 and "extrapolation" in res["crossover"]["said"]
     text = scaling_report.markdown(res, recs)
     assert "not in the slope: [40]" in text and "points per doubling" in text
+    # each doubling's change, paired: the mean of the per-seed, per-image change on the seeds both have
+    errs = {(r["arm"], r["seed"], r["horizon"]): scaling_report.errors(r) for r in recs}  # (M,) 0/1
+    for t, (h1, h2, seeds) in zip(res["steps"], ((5, 10, [0, 1, 2]), (10, 20, [0, 1, 2]), (20, 40, [0]))):
+        direct = np.mean([(errs["foca", s, h2] - errs["e2e", s, h2]) - (errs["foca", s, h1] - errs["e2e", s, h1])
+                          for s in seeds])
+        assert (t["from"], t["to"], t["seeds"]) == (h1, h2, seeds)
+        assert t["change"]["gap"] == pytest.approx(direct, abs=1e-12)
+    rows = {r["epochs"]: r for r in res["rows"]}  # the shared hard images cancel: pairing beats adding the se's
+    assert res["steps"][0]["change"]["se"] < np.hypot(rows[5]["gap"]["se"], rows[10]["gap"]["se"])
+    assert "10 -> 20: " in text and "(seed 0)" in text
     one = [r for r in recs if r["seed"] == 0]  # one seed everywhere: no slope, said so
     assert scaling_report.summarise(one)["slope"] is None
 

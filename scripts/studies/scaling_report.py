@@ -97,11 +97,31 @@ def summarise(recs: list[dict]) -> dict:
         fit = stats.slope_bootstrap([np.log2(r["epochs"]) for r in use], ea, eb, rng=np.random.default_rng(0))
         res["slope"] = {**fit, "epochs": [r["epochs"] for r in use], "seeds": sorted(common)}
         res["crossover"] = stats.crossover(fit)
+    res["steps"] = steps(recs, rows)
     res["extras"] = extras(recs)
     res["sweep"] = sorted(({"arm": r["arm"], "lr": r["lr"], "epochs": r["horizon"], "selection_error": r["selection_error"]}
                            for r in recs if r["seed"] == SWEEP_SEED), key=lambda d: (d["arm"], d["epochs"], d["lr"]))
     res["chosen_lr"] = {a: chosen_lr(recs, a) for a in ("foca", "e2e")}
     return res
+
+
+def steps(recs: list[dict], rows: list[dict]) -> list[dict]:
+    """How the gap moved from each horizon to the next: gap(H2) - gap(H1) on the seeds both have, paired
+    by seed and image (stats.paired_gap on the two (S, M) FOCA - E2E differences; one seed's runs at both
+    horizons share a trunk and every run the images, so pairing removes both). A straight line in
+    log2(epochs) says every doubling moves the gap alike; these say whether the last one still did."""
+    out = []
+    for r1, r2 in zip(rows, rows[1:]):
+        seeds = sorted(set(r1["seeds"]) & set(r2["seeds"]))
+        if not seeds:
+            continue
+        d = []
+        for h in (r1["epochs"], r2["epochs"]):
+            fa, e2 = pairs(recs, "foca", "e2e", h)
+            d.append(np.stack([errors(x) for x in fa if x["seed"] in seeds])
+                     - np.stack([errors(x) for x in e2 if x["seed"] in seeds]))  # (S, M) in {-1, 0, 1}
+        out.append({"from": r1["epochs"], "to": r2["epochs"], "seeds": seeds, "change": stats.paired_gap(d[1], d[0])})
+    return out
 
 
 def extras(recs: list[dict]) -> list[dict]:
@@ -124,7 +144,7 @@ def markdown(res: dict, recs: list[dict]) -> str:
              f"{some.get('model', '?')} + head D; train {some.get('train_images', 0):,} images, evaluation "
              f"{some.get('eval_images', 0):,} (the last 5,000 training images + test1k; selection: the 5,000 before "
              f"them); wsd schedule; learning rates chosen on selection: {res['chosen_lr']}. "
-             f"Errors in %, final epoch; mean +- sd over seeds; gaps FOCA - E2E paired by seed and image, +- se. "
+             f"Errors in %, final epoch; mean +- sd over seeds; gaps FOCA - E2E paired by seed and image, +- se (of the images only where one seed). "
              f"{len(recs)} records; {some.get('protocol', '')}.", "",
              "| epochs | seeds | FOCA error | E2E error | gap (FOCA - E2E) | gap, both linear probes | "
              "FOCA clean train error | E2E clean train error | Tiny ImageNet probe: FOCA | E2E | gap |",
@@ -146,6 +166,10 @@ def markdown(res: dict, recs: list[dict]) -> str:
     if res["slope"] and len(res["slope"]["epochs"]) < len(res["rows"]):
         lines.append(f"(Horizons with one seed so far are not in the slope: "
                      f"{[r['epochs'] for r in res['rows'] if r['epochs'] not in res['slope']['epochs']]}.)")
+    if res["steps"]:
+        lines.append("Change of the gap from one horizon to the next (paired by seed and image, the seeds both have): "
+                     + "; ".join(f"{t['from']} -> {t['to']}: {pm(t['change'])} (seed{'s' * (len(t['seeds']) > 1)} "
+                                 f"{', '.join(map(str, t['seeds']))})" for t in res["steps"]) + ".")
     for e in res["extras"]:
         lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
                      f"gap {pm(e['gap'])}")
