@@ -235,6 +235,12 @@ def test_the_slope_uses_the_horizons_with_two_seeds_and_matches_a_direct_fit():
     rows = {r["epochs"]: r for r in res["rows"]}  # the shared hard images cancel: pairing beats adding the se's
     assert res["steps"][0]["change"]["se"] < np.hypot(rows[5]["gap"]["se"], rows[10]["gap"]["se"])
     assert "10 -> 20: " in text and "(seed 0)" in text
+    assert ("steady decline the last step does not show" in text) == (res["steps"][-1]["change"]["gap"]
+                                                                    > -2 * res["steps"][-1]["change"]["se"])
+    flat = [r for r in recs if r["horizon"] != 40] + [{**r, "horizon": 40} for r in recs if r["horizon"] == 20]
+    res = scaling_report.summarise(flat)  # 40 = a copy of 20: the last doubling changed nothing
+    assert res["steps"][-1]["change"]["gap"] == 0 and res["crossover"]["epochs"] > 40
+    assert "steady decline the last step does not show" in scaling_report.markdown(res, flat)
     one = [r for r in recs if r["seed"] == 0]  # one seed everywhere: no slope, said so
     assert scaling_report.summarise(one)["slope"] is None
 

@@ -170,6 +170,10 @@ def markdown(res: dict, recs: list[dict]) -> str:
         lines.append("Change of the gap from one horizon to the next (paired by seed and image, the seeds both have): "
                      + "; ".join(f"{t['from']} -> {t['to']}: {pm(t['change'])} (seed{'s' * (len(t['seeds']) > 1)} "
                                  f"{', '.join(map(str, t['seeds']))})" for t in res["steps"]) + ".")
+        last, cross = res["steps"][-1], (res["crossover"] or {}).get("epochs")
+        if cross and cross > last["to"] and not last["change"]["gap"] < -2 * last["change"]["se"]:
+            lines.append(f"The last doubling ({last['from']} -> {last['to']}) did not close the gap beyond 2 se: the "
+                         f"line's zero near {cross:.0f} epochs assumes a steady decline the last step does not show.")
     for e in res["extras"]:
         lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
                      f"gap {pm(e['gap'])}")
