@@ -99,6 +99,9 @@ def test_the_plan_runs_short_horizons_first_and_never_redoes_a_record():
             if i["seed"] != scaling.SWEEP_SEED]
     must = [k for k, a in enumerate(full) if a[0] in ("foca", "e2e")]  # every seed at every horizon
     assert len(must) == 3 * 2 * 4 and max(must) < min(k for k, a in enumerate(full) if a[0].endswith(("w2", "10k")))
+    order = [(i["seed"], i["horizon"], i["arm"]) for i in scaling.plan(recs, grid, (0, 1, 2), (5, 10, 20, 40))]
+    check = [k for k, (s, h, _) in enumerate(order) if s == scaling.SWEEP_SEED and h == 10]
+    assert len(check) == 6 and max(check) < min(k for k, o in enumerate(order) if o[2].endswith(("w2", "10k")))
 
 
 def test_the_sweep_check_keeps_the_choice_and_its_neighbours_and_prunes_the_rest(tmp_path):
