@@ -276,3 +276,17 @@ def test_a_finished_item_s_branch_point_is_pruned_however_it_started(tmp_path):
         t.write_bytes(b"x")
     assert scaling.prune_used_trunks(tmp_path, recs) == [paths[0]]
     assert [t.is_file() for t in paths] == [False, True, True, True, True]
+
+
+def test_the_sweep_check_says_whether_the_first_choice_still_wins():
+    from scripts.studies import scaling_report
+
+    sweep = [{"arm": a, "lr": lr, "epochs": h, "selection_error": e} for a, lr, h, e in (
+        ("foca", 0.06, 5, 0.30), ("foca", 0.12, 5, 0.28), ("foca", 0.24, 5, 0.31),
+        ("foca", 0.06, 10, 0.20), ("foca", 0.12, 10, 0.22), ("foca", 0.24, 10, 0.25),  # the smaller rate wins
+        ("e2e", 0.05, 5, 0.27), ("e2e", 0.1, 5, 0.25), ("e2e", 0.2, 5, 0.26),
+        ("e2e", 0.05, 10, 0.18), ("e2e", 0.1, 10, 0.17))]  # e2e 0.2 at 10 not finished: checked on what is
+    got = scaling_report.sweep_check(sweep, {"foca": 0.12, "e2e": 0.1})
+    assert [(c["arm"], c["epochs"], c["best"], c["holds"]) for c in got] == [("foca", 10, 0.06, False),
+                                                                             ("e2e", 10, 0.1, True)]
+    assert scaling_report.sweep_check(sweep[:3], {"foca": 0.12}) == []  # nothing after the first horizon

@@ -102,7 +102,23 @@ def summarise(recs: list[dict]) -> dict:
     res["sweep"] = sorted(({"arm": r["arm"], "lr": r["lr"], "epochs": r["horizon"], "selection_error": r["selection_error"]}
                            for r in recs if r["seed"] == SWEEP_SEED), key=lambda d: (d["arm"], d["epochs"], d["lr"]))
     res["chosen_lr"] = {a: chosen_lr(recs, a) for a in ("foca", "e2e")}
+    res["sweep_check"] = sweep_check(res["sweep"], res["chosen_lr"])
     return res
+
+
+def sweep_check(sweep: list[dict], lrs: dict) -> list[dict]:
+    """Does the rate chosen at the first horizon still have the lowest selection error at a later one?
+    One row per (arm, later horizon) whose sweep rates all finished (the chosen rate among them)."""
+    out = []
+    first = min((s["epochs"] for s in sweep), default=None)
+    for arm, lr in lrs.items():
+        for h in sorted({s["epochs"] for s in sweep if s["arm"] == arm and s["epochs"] != first}):
+            errs = {s["lr"]: s["selection_error"] for s in sweep if s["arm"] == arm and s["epochs"] == h}
+            if lr in errs and len(errs) > 1:
+                best = min(sorted(errs), key=errs.get)
+                out.append({"arm": arm, "epochs": h, "chosen": lr, "best": best, "holds": best == lr,
+                            "errors": {str(k): errs[k] for k in sorted(errs)}})
+    return out
 
 
 def steps(recs: list[dict], rows: list[dict]) -> list[dict]:
@@ -177,6 +193,10 @@ def markdown(res: dict, recs: list[dict]) -> str:
     for e in res["extras"]:
         lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
                      f"gap {pm(e['gap'])}")
+    for c in res["sweep_check"]:
+        lines.append(f"- Sweep check at {c['epochs']} epochs ({c['arm']}, selection): the rate chosen at the first "
+                     f"horizon, {c['chosen']:g}, {'still has' if c['holds'] else 'no longer has'} the lowest error "
+                     f"of {', '.join(k for k in c['errors'])}" + ("" if c["holds"] else f" ({c['best']:g} has)"))
     lines += ["", "Learning-rate sweep (seed 100, selection split):", "", "| arm | epochs | lr | selection error |",
               "|---|---|---|---|"]
     lines += [f"| {s['arm']} | {s['epochs']} | {s['lr']:g} | {100 * s['selection_error']:.2f} |" for s in res["sweep"]]
