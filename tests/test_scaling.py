@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from minifoca.optim import lr_at
-from scripts.studies import scaling, scaling_eval, scaling_run
+from scripts.studies import scaling, scaling_eval, scaling_run, stats
 from tests.test_gpu_scripts import ENV, REPO
 
 
@@ -235,6 +235,8 @@ def test_the_slope_uses_the_horizons_with_two_seeds_and_matches_a_direct_fit():
                           for s in seeds])
         assert (t["from"], t["to"], t["seeds"]) == (h1, h2, seeds)
         assert t["change"]["gap"] == pytest.approx(direct, abs=1e-12)
+        d1, d2 = ([errs["foca", s, h] - errs["e2e", s, h] for s in seeds] for h in (h1, h2))  # row s = seed s
+        assert t["change"]["se"] == pytest.approx(stats.paired_gap(np.stack(d2), np.stack(d1))["se"], abs=1e-12)
     rows = {r["epochs"]: r for r in res["rows"]}  # the shared hard images cancel: pairing beats adding the se's
     assert res["steps"][0]["change"]["se"] < np.hypot(rows[5]["gap"]["se"], rows[10]["gap"]["se"])
     assert "10 -> 20: " in text and "(seed 0)" in text
@@ -259,9 +261,16 @@ def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
     section = readme[readme.index("**Does E2E always win"):readme.index("**FOCA vs E2E on real digits**")]
     recs = scaling_report.load(REPO / "results" / "cpu-scaling")
     table = scaling_report.markdown(scaling_report.summarise(recs), recs)
-    quoted = re.findall(r"\d+\.\d\d\b", section)
+    number = r"(?<![\d.])([+-]?)(\d+\.\d\d)\b"  # whole numbers: 0.43 is not 10.43
+    held = set(re.findall(number, table))  # (sign, digits)
+    quoted = re.findall(number, section)
     assert len(quoted) >= 8, "the README's scaling paragraph should quote its measured gaps"
-    assert [q for q in quoted if q not in table] == [], "README numbers not in the scaling table: re-quote them"
+
+    def in_table(sign, n):  # a signed quote carries the table's sign; an unsigned one ("fell by 3.22") need not
+        return (sign, n) in held or (sign == "+" and ("", n) in held) if sign else any(n == m for _, m in held)
+
+    missing = [sign + n for sign, n in quoted if not in_table(sign, n)]
+    assert missing == [], "README numbers not in the scaling table: re-quote them"
 
 
 def test_a_finished_item_s_branch_point_is_pruned_however_it_started(tmp_path):
@@ -279,14 +288,24 @@ def test_a_finished_item_s_branch_point_is_pruned_however_it_started(tmp_path):
 
 
 def test_the_sweep_check_says_whether_the_first_choice_still_wins():
+    """Rows only once the chosen rate and its first-horizon neighbours finished at the later horizon;
+    a smaller rate winning at 10 is said; a tie keeps the choice; the markdown line carries the errors."""
     from scripts.studies import scaling_report
 
     sweep = [{"arm": a, "lr": lr, "epochs": h, "selection_error": e} for a, lr, h, e in (
-        ("foca", 0.06, 5, 0.30), ("foca", 0.12, 5, 0.28), ("foca", 0.24, 5, 0.31),
+        ("foca", 0.03, 5, 0.33), ("foca", 0.06, 5, 0.30), ("foca", 0.12, 5, 0.28), ("foca", 0.24, 5, 0.31),
         ("foca", 0.06, 10, 0.20), ("foca", 0.12, 10, 0.22), ("foca", 0.24, 10, 0.25),  # the smaller rate wins
         ("e2e", 0.05, 5, 0.27), ("e2e", 0.1, 5, 0.25), ("e2e", 0.2, 5, 0.26),
-        ("e2e", 0.05, 10, 0.18), ("e2e", 0.1, 10, 0.17))]  # e2e 0.2 at 10 not finished: checked on what is
-    got = scaling_report.sweep_check(sweep, {"foca": 0.12, "e2e": 0.1})
-    assert [(c["arm"], c["epochs"], c["best"], c["holds"]) for c in got] == [("foca", 10, 0.06, False),
-                                                                             ("e2e", 10, 0.1, True)]
-    assert scaling_report.sweep_check(sweep[:3], {"foca": 0.12}) == []  # nothing after the first horizon
+        ("e2e", 0.05, 10, 0.18), ("e2e", 0.1, 10, 0.17))]  # e2e 0.2 at 10 not finished: no verdict yet
+    lrs = {"foca": 0.12, "e2e": 0.1}
+    got = scaling_report.sweep_check(sweep, lrs)
+    assert [(c["arm"], c["epochs"], c["best"], c["holds"]) for c in got] == [("foca", 10, 0.06, False)]
+    assert list(got[0]["errors"]) == ["0.06", "0.12", "0.24"]  # 0.03 was not rerun: not asked for
+    sweep.append({"arm": "e2e", "lr": 0.2, "epochs": 10, "selection_error": 0.17})  # a tie with the choice
+    got = scaling_report.sweep_check(sweep, lrs)
+    assert [(c["arm"], c["holds"]) for c in got] == [("foca", False), ("e2e", True)]
+    text = scaling_report.markdown({"rows": [], "slope": None, "steps": [], "extras": [], "sweep": sweep,
+                                    "chosen_lr": lrs, "sweep_check": got}, [])
+    assert "0.12, no longer has the lowest error of its sweep neighbours (0.06: 20.00, 0.12: 22.00" in text
+    assert "0.1, still has" in text
+    assert scaling_report.sweep_check(sweep[:4], {"foca": 0.12}) == []  # nothing after the first horizon

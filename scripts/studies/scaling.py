@@ -266,6 +266,9 @@ def main(argv=None) -> int:
             proc.terminate()
             proc.wait()
     lock.unlink(missing_ok=True)
+    recs = records(out)  # a record written in the last loop (or before a signal) has not been pruned for yet
+    for t in prune_sweep_trunks(out, recs, grid, horizons) + prune_used_trunks(out, recs):
+        print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
     report(out)
     left = plan(records(out), grid, seeds, horizons, not args.tiny)
     print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records, trunks and partial",
