@@ -102,6 +102,8 @@ def test_the_plan_runs_short_horizons_first_and_never_redoes_a_record():
     order = [(i["seed"], i["horizon"], i["arm"]) for i in scaling.plan(recs, grid, (0, 1, 2), (5, 10, 20, 40))]
     check = [k for k, (s, h, _) in enumerate(order) if s == scaling.SWEEP_SEED and h == 10]
     assert len(check) == 6 and max(check) < min(k for k, o in enumerate(order) if o[2].endswith(("w2", "10k")))
+    extra = [(s, a) for s, h, a in order if a.endswith(("w2", "10k"))]  # one seed of each point, then the next
+    assert extra[:4] == [(0, "foca-w2"), (0, "e2e-w2"), (0, "foca-10k"), (0, "e2e-10k")] and len(extra) == 12
 
 
 def test_the_sweep_check_keeps_the_choice_and_its_neighbours_and_prunes_the_rest(tmp_path):

@@ -14,8 +14,8 @@ lane; the network, head, augmentation and data are the CPU study's: WRN-16-1 + h
   3. FOCA with R = 1 (Algorithm 1 as printed) at 5 epochs; then horizons 20 and 40 (an item waiting
      for its trunk lets a lane take the next item that is ready)
   4. the sweep's chosen rates and their neighbours again at 10 (does the choice still win as
-     training grows?); then the width point (WRN-16-2) at 5 and the fits-its-data point (10k-image
-     subset, 20 epochs = the steps of 5 on 40k)
+     training grows?); then, seed by seed, the width point (WRN-16-2) at 5 and the fits-its-data
+     point (10k-image subset, 20 epochs = the steps of 5 on 40k)
 Every item is trained with wsd (constant, then linear to 0 over the last 20 %) and branches from
 its (arm, lr, seed)'s trunk (scaling_run.py), so the whole ladder of one seed costs 47 epochs.
 A finished item's record (results/cpu-scaling/records/*.json) is never redone; an item starts when
@@ -139,9 +139,11 @@ def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[d
     if extras and len(horizons) > 1 and all(lrs.values()):  # does the 5-epoch choice still win at 10?
         items += [{"arm": arm, "seed": SWEEP_SEED, "lr": lr, "horizon": horizons[1]}
                   for arm, lr in sweep_check(recs, lrs, h0)]
-    if extras:  # the issue's if-the-budget-allows points, last
-        main(("foca-w2", "e2e-w2"), h0)
-        main(("foca-10k", "e2e-10k"), 4 * h0)
+    if extras:  # the issue's if-the-budget-allows points, last, seed by seed: one seed of each point first
+        for seed in seeds:
+            for arms, h in ((("foca-w2", "e2e-w2"), h0), (("foca-10k", "e2e-10k"), 4 * h0)):
+                items.extend({"arm": a, "seed": seed, "lr": lrs[a.split("-")[0]], "horizon": h}
+                             for a in arms if lrs.get(a.split("-")[0]) is not None)
     from scripts.studies.scaling_run import name
 
     return [i for i in items if name(i) not in recs]

@@ -136,7 +136,9 @@ def main(argv=None) -> int:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(saved, dst.with_suffix(".tmp"))
             os.replace(dst.with_suffix(".tmp"), dst)
-        print(f"scaling_run {name(item)}: stopped by signal {e.signum}; a rerun resumes it", file=sys.stderr)
+        how = ("a rerun resumes it from its last finished epoch" if saved.is_file() else
+               "no epoch had finished, so nothing was kept: a rerun starts it over")  # epoch checkpoints only
+        print(f"scaling_run {name(item)}: stopped by signal {e.signum}; {how}", file=sys.stderr)
         return 128 + e.signum
     except (ValueError, RuntimeError) as e:
         print(f"error: {name(item)}: {e}", file=sys.stderr)
