@@ -311,3 +311,10 @@ def test_the_sweep_check_says_whether_the_first_choice_still_wins():
     assert "0.12, no longer has the lowest error of its sweep neighbours (0.06: 20.00, 0.12: 22.00" in text
     assert "0.1, still has" in text
     assert scaling_report.sweep_check(sweep[:4], {"foca": 0.12}) == []  # nothing after the first horizon
+
+
+def test_a_wide_item_starts_only_when_all_its_epochs_fit():
+    """WRN-16-2's checkpoint (5.9 MB) is not committed: a w2 item must finish in the session it starts."""
+    assert scaling.must_fit({"arm": "foca-w2", "seed": 1, "lr": 0.12, "horizon": 5}) == 5
+    assert scaling.must_fit({"arm": "foca", "seed": 1, "lr": 0.12, "horizon": 40}) == 2
+    assert scaling.must_fit({"arm": "e2e-10k", "seed": 0, "lr": 0.1, "horizon": 20}) == 2
