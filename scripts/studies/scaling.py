@@ -19,8 +19,9 @@ lane; the network, head, augmentation and data are the CPU study's: WRN-16-1 + h
 Every item is trained with wsd (constant, then linear to 0 over the last 20 %) and branches from
 its (arm, lr, seed)'s trunk (scaling_run.py), so the whole ladder of one seed costs 47 epochs.
 A finished item's record (results/cpu-scaling/records/*.json) is never redone; an item starts when
-two of its epochs fit before --minutes (all of a WRN-16-2 item's: its checkpoint is too big to commit); at the deadline running items are stopped with a checkpoint,
-copied to partial/ (the rerun resumes it, here or in a fresh checkout, so nothing trained is lost).
+two of its epochs fit before --minutes (all of a WRN-16-2 item's: its checkpoint is too big to
+commit); at the deadline running items are stopped with a checkpoint, copied to partial/ (the rerun
+resumes it, here or in a fresh checkout, so nothing trained is lost).
 Commit records/, trunks/ and partial/.
 """
 from __future__ import annotations
