@@ -242,7 +242,7 @@ def main(argv=None) -> int:
                 if time.time() + need > deadline:  # a later, shorter item may still fit
                     if str(item) not in late:
                         late.add(str(item))
-                        print(f"  not started: 2 epochs need ~{need:.0f} s, {deadline - time.time():.0f} s left: {item}",
+                        print(f"  not started: {must_fit(item)} epochs need ~{need:.0f} s, {deadline - time.time():.0f} s left: {item}",
                               file=sys.stderr)
                     continue
                 spec = {**item, "out": str(out), "runs": str(runs), "tiny": args.tiny, "data_dir": args.data_dir,
