@@ -118,6 +118,12 @@ def prune_used_trunks(out: Path, recs: dict) -> list[Path]:
     return gone
 
 
+def prune(out: Path, recs: dict, grid: dict, horizons) -> None:
+    """Both clean-ups, each deletion said once on stderr."""
+    for t in prune_sweep_trunks(out, recs, grid, horizons) + prune_used_trunks(out, recs):
+        print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
+
+
 def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[dict]:
     """Every item still to run, in order of value; items needing an undecided lr are left out."""
     h0 = horizons[0]
@@ -233,8 +239,7 @@ def main(argv=None) -> int:
             recs = records(out)
             if len(recs) != pruned_at:  # the choice changes only when a record appears
                 pruned_at = len(recs)
-                for t in prune_sweep_trunks(out, recs, grid, horizons) + prune_used_trunks(out, recs):
-                    print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
+                prune(out, recs, grid, horizons)
             todo = [i for i in plan(recs, grid, seeds, horizons, not args.tiny) if ready(i, out, [r[0] for r in running])]
             while todo and len(running) < args.jobs:
                 item = todo.pop(0)
@@ -276,9 +281,7 @@ def main(argv=None) -> int:
             proc.terminate()
             proc.wait()
     lock.unlink(missing_ok=True)
-    recs = records(out)  # a record written in the last loop (or before a signal) has not been pruned for yet
-    for t in prune_sweep_trunks(out, recs, grid, horizons) + prune_used_trunks(out, recs):
-        print(f"  deleted {t.name}: no planned item starts from it", file=sys.stderr, flush=True)
+    prune(out, records(out), grid, horizons)  # a record written in the last loop (or before a signal)
     report(out)
     left = plan(records(out), grid, seeds, horizons, not args.tiny)
     print(f"scaling: {len(records(out))} items done, {len(left)} left; commit {out}/records, trunks and partial",

@@ -49,6 +49,13 @@ def pairs(recs: list[dict], a: str, b: str, horizon: int, ha: int | None = None)
     return [A[s] for s in seeds], [B[s] for s in seeds]
 
 
+def arm_errors(recs: list[dict], horizon: int, seeds) -> tuple[np.ndarray, np.ndarray]:
+    """(S, M) 0/1 errors of FOCA and of E2E at a horizon, rows = the given seeds in order."""
+    fa, e2 = pairs(recs, "foca", "e2e", horizon)
+    return (np.stack([errors(x) for x in fa if x["seed"] in seeds]),
+            np.stack([errors(x) for x in e2 if x["seed"] in seeds]))
+
+
 def gap(ra: list, rb: list, key: str = "eval_correct") -> dict | None:
     if not ra:
         return None
@@ -88,12 +95,7 @@ def summarise(recs: list[dict]) -> dict:
     common = set.intersection(*[set(r["seeds"]) for r in multi]) if multi else set()
     use = multi if len(common) >= 2 else []
     if len(use) >= 2:
-        ea, eb = [], []
-        for r in use:
-            fa, e2 = pairs(recs, "foca", "e2e", r["epochs"])
-            fa, e2 = [x for x in fa if x["seed"] in common], [x for x in e2 if x["seed"] in common]
-            ea.append(np.stack([errors(x) for x in fa]))
-            eb.append(np.stack([errors(x) for x in e2]))
+        ea, eb = zip(*(arm_errors(recs, r["epochs"], common) for r in use))
         fit = stats.slope_bootstrap([np.log2(r["epochs"]) for r in use], ea, eb, rng=np.random.default_rng(0))
         res["slope"] = {**fit, "epochs": [r["epochs"] for r in use], "seeds": sorted(common)}
         res["crossover"] = stats.crossover(fit)
@@ -139,11 +141,7 @@ def steps(recs: list[dict], rows: list[dict]) -> list[dict]:
         seeds = sorted(set(r1["seeds"]) & set(r2["seeds"]))
         if not seeds:
             continue
-        d = []
-        for h in (r1["epochs"], r2["epochs"]):
-            fa, e2 = pairs(recs, "foca", "e2e", h)
-            d.append(np.stack([errors(x) for x in fa if x["seed"] in seeds])
-                     - np.stack([errors(x) for x in e2 if x["seed"] in seeds]))  # (S, M) in {-1, 0, 1}
+        d = [np.subtract(*arm_errors(recs, h, seeds)) for h in (r1["epochs"], r2["epochs"])]  # (S, M) in {-1, 0, 1}
         out.append({"from": r1["epochs"], "to": r2["epochs"], "seeds": seeds, "change": stats.paired_gap(d[1], d[0])})
     return out
 
