@@ -102,8 +102,27 @@ def test_the_plan_runs_short_horizons_first_and_never_redoes_a_record():
     order = [(i["seed"], i["horizon"], i["arm"]) for i in scaling.plan(recs, grid, (0, 1, 2), (5, 10, 20, 40))]
     check = [k for k, (s, h, _) in enumerate(order) if s == scaling.SWEEP_SEED and h == 10]
     assert len(check) == 6 and max(check) < min(k for k, o in enumerate(order) if o[2].endswith(("w2", "10k")))
-    extra = [(s, a) for s, h, a in order if a.endswith(("w2", "10k"))]  # one seed of each point, then the next
-    assert extra[:4] == [(0, "foca-w2"), (0, "e2e-w2"), (0, "foca-10k"), (0, "e2e-10k")] and len(extra) == 12
+    extra = [(s, a, h) for s, h, a in order if a.endswith(("w2", "10k"))]  # seed by seed: width, then the subset's ladder
+    assert extra[:8] == [(0, "foca-w2", 5), (0, "e2e-w2", 5)] + [(0, a, h) for h in (40, 80, 160) for a in ("foca-10k", "e2e-10k")]
+    assert len(extra) == 3 * 8 and [s for s, _, _ in extra] == sorted(s for s, _, _ in extra)
+
+
+def test_the_subset_ladder_starts_afresh_at_40_and_branches_up_to_its_top(tmp_path):
+    """The 10k subset's ladder: 40 from scratch (ready without a trunk), 80 once the 40-epoch item left its
+    trunk at 32, a trunk kept below the top (160) only; a finished 20-epoch item (the first plan) is not
+    planned again and branches nothing."""
+    item = {"arm": "e2e-10k", "seed": 0, "lr": 0.1}
+    at = {h: {**item, "horizon": h} for h in (20, 40, 80, 160)}
+    assert scaling.SUBSET_HORIZONS == (40, 80, 160)
+    assert scaling.ready(at[40], tmp_path, []) and not scaling.ready(at[80], tmp_path, [])
+    scaling_run.trunk_path(tmp_path, item, 32).parent.mkdir()
+    scaling_run.trunk_path(tmp_path, item, 32).write_bytes(b"x")
+    assert scaling.ready(at[80], tmp_path, []) and not scaling.ready(at[160], tmp_path, [])
+    assert [scaling.needs_trunk(at[h], (5, 10, 20, 40)) for h in (40, 80, 160)] == [True, True, False]
+    assert [scaling.epochs_to_train(at[h]) for h in (20, 40, 80, 160)] == [20, 40, 48, 96]
+    recs = {**_rec("foca", 0.12, 0.3), **_rec("e2e", 0.1, 0.3), scaling_run.name(at[20]): at[20]}
+    planned = [(i["arm"], i["seed"], i["horizon"]) for i in scaling.plan(recs, {"foca": [0.12], "e2e": [0.1]}, (0,), (5, 10))]
+    assert ("e2e-10k", 0, 20) not in planned and ("e2e-10k", 0, 40) in planned and ("foca-10k", 0, 160) in planned
 
 
 def test_the_sweep_check_keeps_the_choice_and_its_neighbours_and_prunes_the_rest(tmp_path):
@@ -277,16 +296,19 @@ def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
 
 def test_a_finished_item_s_branch_point_is_pruned_however_it_started(tmp_path):
     """The 10-epoch record makes the trunk at 4 useless (whether the item branched there or resumed from
-    partial/); its own trunk at 8, the 5-epoch items' and the 10k arm's first horizon (20) stay."""
+    partial/); its own trunk at 8 and the 5-epoch items' stay. On the 10k subset's ladder the 80-epoch
+    record retires the trunk at 32 and keeps its own at 64; the first horizon (40) retires nothing."""
     recs = {"a": {"arm": "foca", "seed": 1, "lr": 0.12, "horizon": 10},
             "b": {"arm": "e2e", "seed": 1, "lr": 0.1, "horizon": 5},
-            "c": {"arm": "foca-10k", "seed": 0, "lr": 0.12, "horizon": 20}}
-    paths = [scaling_run.trunk_path(tmp_path, recs[k], at) for k, at in (("a", 4), ("a", 8), ("b", 4), ("c", 8), ("c", 16))]
+            "c": {"arm": "foca-10k", "seed": 0, "lr": 0.12, "horizon": 80},
+            "d": {"arm": "e2e-10k", "seed": 0, "lr": 0.1, "horizon": 40}}
+    paths = [scaling_run.trunk_path(tmp_path, recs[k], at)
+             for k, at in (("a", 4), ("a", 8), ("b", 4), ("c", 32), ("c", 64), ("d", 16), ("d", 32))]
     paths[0].parent.mkdir()
     for t in paths:
         t.write_bytes(b"x")
-    assert scaling.prune_used_trunks(tmp_path, recs) == [paths[0]]
-    assert [t.is_file() for t in paths] == [False, True, True, True, True]
+    assert scaling.prune_used_trunks(tmp_path, recs) == [paths[0], paths[3]]
+    assert [t.is_file() for t in paths] == [False, True, True, False, True, True, True]
 
 
 def test_the_sweep_check_says_whether_the_first_choice_still_wins():
@@ -318,3 +340,25 @@ def test_a_wide_item_starts_only_when_all_its_epochs_fit():
     assert scaling.must_fit({"arm": "foca-w2", "seed": 1, "lr": 0.12, "horizon": 5}) == 5
     assert scaling.must_fit({"arm": "foca", "seed": 1, "lr": 0.12, "horizon": 40}) == 2
     assert scaling.must_fit({"arm": "e2e-10k", "seed": 0, "lr": 0.1, "horizon": 20}) == 2
+
+
+def test_the_report_gives_the_subset_ladder_with_each_arm_s_fit_and_the_main_arms_in_its_header():
+    """One line per finished subset horizon, with both arms' clean training error (the point of the subset);
+    the header's training size is the main arms' (40k), not that of a 10k record sorting first."""
+    from scripts.studies import scaling_report
+
+    rng, m = np.random.default_rng(2), 500
+    recs = []
+    for arm, lr, n in (("e2e-10k", 0.1, 10000), ("foca-10k", 0.12, 10000), ("e2e", 0.1, 40000), ("foca", 0.12, 40000)):
+        for h in ((20, 40) if n == 10000 else (5,)):
+            recs += [{**_eval_record(arm, s, h, (rng.random(m) < 0.3).astype(int), lr), "train_images": n} for s in (0, 1)]
+    res = scaling_report.summarise(recs)
+    sub = [e for e in res["extras"] if e["arm"] == "foca-10k"]
+    assert [e["epochs"] for e in sub] == [20, 40]
+    for e in sub:
+        want = [r["train_error"] for r in recs if r["arm"] == "e2e-10k" and r["horizon"] == e["epochs"]]
+        assert e["train_b"] == want
+    text = scaling_report.markdown(res, recs)
+    assert "train 40,000 images" in text
+    line = next(t for t in text.splitlines() if "subset" in t and "at 40 epochs" in t)
+    assert f"clean training error {scaling_report.mean_sd(sub[1]['train_a'])} vs {scaling_report.mean_sd(sub[1]['train_b'])}" in line

@@ -40,10 +40,10 @@ def chosen_lr(recs: list[dict], arm: str) -> float | None:
     return min(lrs) if len(lrs) == 1 else None
 
 
-def pairs(recs: list[dict], a: str, b: str, horizon: int, ha: int | None = None) -> tuple[list, list]:
+def pairs(recs: list[dict], a: str, b: str, horizon: int) -> tuple[list, list]:
     """Records of arms a and b (main seeds, the chosen rates) at a horizon, matched by seed."""
     la, lb = chosen_lr(recs, a.split("-")[0]), chosen_lr(recs, b.split("-")[0])
-    A = {r["seed"]: r for r in recs if r["arm"] == a and r["horizon"] == (ha or horizon) and r["lr"] == la}
+    A = {r["seed"]: r for r in recs if r["arm"] == a and r["horizon"] == horizon and r["lr"] == la}
     B = {r["seed"]: r for r in recs if r["arm"] == b and r["horizon"] == horizon and r["lr"] == lb}
     seeds = sorted(set(A) & set(B) - {SWEEP_SEED})
     return [A[s] for s in seeds], [B[s] for s in seeds]
@@ -148,20 +148,21 @@ def steps(recs: list[dict], rows: list[dict]) -> list[dict]:
 
 def extras(recs: list[dict]) -> list[dict]:
     """R = 1, width and subset points, each paired with its own comparison."""
+    subset = sorted({r["horizon"] for r in recs if r["arm"] == "foca-10k"})  # its ladder, whatever finished
     out = []
-    for a, b, h, hb, what in (("foca-R1", "foca", 5, 5, "FOCA R = 1 against R = 32"),
-                              ("foca-w2", "e2e-w2", 5, 5, "WRN-16-2: FOCA against E2E"),
-                              ("foca-10k", "e2e-10k", 20, 20, "10k-image subset, 20 epochs: FOCA against E2E")):
-        ra, rb = pairs(recs, a, b, hb, h)
+    for a, b, h, what in (("foca-R1", "foca", 5, "FOCA R = 1 against R = 32"),
+                          ("foca-w2", "e2e-w2", 5, "WRN-16-2: FOCA against E2E"),
+                          *(("foca-10k", "e2e-10k", h, "10k-image subset: FOCA against E2E") for h in subset)):
+        ra, rb = pairs(recs, a, b, h)
         if ra:
-            out.append({"what": what, "epochs": h, "a": [r["eval_error"] for r in ra], "b": [r["eval_error"] for r in rb],
-                        "train_a": [r["train_error"] for r in ra], "train_b": [r["train_error"] for r in rb],
-                        "gap": gap(ra, rb)})
+            out.append({"what": what, "arm": a, "epochs": h, "a": [r["eval_error"] for r in ra],
+                        "b": [r["eval_error"] for r in rb], "train_a": [r["train_error"] for r in ra],
+                        "train_b": [r["train_error"] for r in rb], "gap": gap(ra, rb)})
     return out
 
 
 def markdown(res: dict, recs: list[dict]) -> str:
-    some = next((r for r in recs if r["seed"] != SWEEP_SEED), recs[0] if recs else {})
+    some = next((r for r in recs if r["arm"] in ("foca", "e2e") and r["seed"] != SWEEP_SEED), recs[0] if recs else {})
     lines = ["# FOCA against E2E as training grows (real CIFAR-10, 2 CPU cores)", "",
              f"{some.get('model', '?')} + head D; train {some.get('train_images', 0):,} images, evaluation "
              f"{some.get('eval_images', 0):,} (the last 5,000 training images + test1k; selection: the 5,000 before "
@@ -196,9 +197,11 @@ def markdown(res: dict, recs: list[dict]) -> str:
         if cross and cross > last["to"] and not last["change"]["gap"] < -2 * last["change"]["se"]:
             lines.append(f"The last doubling ({last['from']} -> {last['to']}) did not close the gap beyond 2 se: the "
                          f"line's zero near {cross:.0f} epochs assumes a steady decline the last step does not show.")
-    for e in res["extras"]:
+    for e in res["extras"]:  # the subset is there to fit its data: say how well each arm fits it
+        fit = (f"; clean training error {mean_sd(e['train_a'])} vs {mean_sd(e['train_b'])}"
+               if e.get("arm") == "foca-10k" else "")
         lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
-                     f"gap {pm(e['gap'])}")
+                     f"gap {pm(e['gap'])}{fit}")
     for c in res["sweep_check"]:
         lines.append(f"- Sweep check at {c['epochs']} epochs ({c['arm']}, selection): the rate chosen at the first "
                      f"horizon, {c['chosen']:g}, {'still has' if c['holds'] else 'no longer has'} the lowest error "
@@ -236,9 +239,17 @@ def figures(res: dict, out: Path) -> list[str]:
                          textcoords="offset points", xytext=(4, 4))
     axes[0].legend(fontsize=7)
     tr = [100 * np.mean(r["e2e_train_error"]) for r in rows]
-    axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3)
+    axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3, label="40k images")
     for xi, yi, e in zip(tr, g, x):
         axes[1].annotate(f"{e} ep", (xi, yi), fontsize=7)
+    sub = [e for e in res["extras"] if e.get("arm") == "foca-10k"]
+    if sub:  # the fits-its-data ladder: does the gap turn as E2E's training error goes to 0?
+        ts = [100 * np.mean(e["train_b"]) for e in sub]
+        axes[1].errorbar(ts, [100 * e["gap"]["gap"] for e in sub], yerr=[200 * e["gap"]["se"] for e in sub],
+                         marker="s", capsize=3, label="10k-image subset")
+        for xi, e in zip(ts, sub):
+            axes[1].annotate(f"{e['epochs']} ep", (xi, 100 * e["gap"]["gap"]), fontsize=7)
+        axes[1].legend(fontsize=7)
     axes[1].axhline(0, color="grey", lw=0.8)
     axes[1].set(xlabel="E2E clean training error, %", ylabel="error gap, points", title="gap vs fit to the data")
     axes[1].invert_xaxis()
