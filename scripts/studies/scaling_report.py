@@ -248,7 +248,8 @@ def figures(res: dict, out: Path) -> list[str]:
         axes[1].errorbar(ts, [100 * e["gap"]["gap"] for e in sub], yerr=[200 * e["gap"]["se"] for e in sub],
                          marker="s", capsize=3, label="10k-image subset")
         for xi, e in zip(ts, sub):
-            axes[1].annotate(f"{e['epochs']} ep", (xi, 100 * e["gap"]["gap"]), fontsize=7)
+            n = len(e["a"])  # the ladder grows seed by seed: one seed's point has the image se only
+            axes[1].annotate(f"{e['epochs']} ep, {n} seed{'s' * (n > 1)}", (xi, 100 * e["gap"]["gap"]), fontsize=7)
         axes[1].legend(fontsize=7)
     axes[1].axhline(0, color="grey", lw=0.8)
     axes[1].set(xlabel="E2E clean training error, %", ylabel="error gap, points", title="gap vs fit to the data")
