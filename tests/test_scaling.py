@@ -343,8 +343,9 @@ def test_a_wide_item_starts_only_when_all_its_epochs_fit():
 
 
 def test_the_report_gives_the_subset_ladder_with_each_arm_s_fit_and_the_main_arms_in_its_header():
-    """One line per finished subset horizon, with both arms' clean training error (the point of the subset);
-    the header's training size is the main arms' (40k), not that of a 10k record sorting first."""
+    """One line per finished subset horizon, with both arms' clean training error (the point of the subset),
+    and the ladder's change of the gap, paired on the subset's own arms; the header's training size is the
+    main arms' (40k), not that of a 10k record sorting first."""
     from scripts.studies import scaling_report
 
     rng, m = np.random.default_rng(2), 500
@@ -358,7 +359,13 @@ def test_the_report_gives_the_subset_ladder_with_each_arm_s_fit_and_the_main_arm
     for e in sub:
         want = [r["train_error"] for r in recs if r["arm"] == "e2e-10k" and r["horizon"] == e["epochs"]]
         assert e["train_b"] == want
+    errs = {(r["arm"], r["seed"], r["horizon"]): scaling_report.errors(r) for r in recs}  # the ladder's change, paired
+    direct = np.mean([(errs["foca-10k", s, 40] - errs["e2e-10k", s, 40]) - (errs["foca-10k", s, 20] - errs["e2e-10k", s, 20])
+                      for s in (0, 1)])
+    [step] = res["subset_steps"]
+    assert (step["from"], step["to"], step["seeds"]) == (20, 40, [0, 1])
+    assert step["change"]["gap"] == pytest.approx(direct, abs=1e-12)
     text = scaling_report.markdown(res, recs)
-    assert "train 40,000 images" in text
+    assert "train 40,000 images" in text and f"20 -> 40: {scaling_report.pm(step['change'])} (seeds 0, 1)" in text
     line = next(t for t in text.splitlines() if "subset" in t and "at 40 epochs" in t)
     assert f"clean training error {scaling_report.mean_sd(sub[1]['train_a'])} vs {scaling_report.mean_sd(sub[1]['train_b'])}" in line

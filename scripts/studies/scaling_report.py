@@ -21,6 +21,7 @@ from scripts.studies import stats
 from scripts.studies.scaling_eval import unpack
 
 SWEEP_SEED = 100
+SUBSET = ("foca-10k", "e2e-10k")  # the fits-its-data point's arms: a ladder of its own (scaling.SUBSET_HORIZONS)
 
 
 def load(out: Path) -> list[dict]:
@@ -49,9 +50,9 @@ def pairs(recs: list[dict], a: str, b: str, horizon: int) -> tuple[list, list]:
     return [A[s] for s in seeds], [B[s] for s in seeds]
 
 
-def arm_errors(recs: list[dict], horizon: int, seeds) -> tuple[np.ndarray, np.ndarray]:
-    """(S, M) 0/1 errors of FOCA and of E2E at a horizon, rows = the given seeds in order."""
-    fa, e2 = pairs(recs, "foca", "e2e", horizon)
+def arm_errors(recs: list[dict], horizon: int, seeds, arms=("foca", "e2e")) -> tuple[np.ndarray, np.ndarray]:
+    """(S, M) 0/1 errors of FOCA and of E2E (or the given pair of arms) at a horizon, rows = the given seeds in order."""
+    fa, e2 = pairs(recs, *arms, horizon)
     return (np.stack([errors(x) for x in fa if x["seed"] in seeds]),
             np.stack([errors(x) for x in e2 if x["seed"] in seeds]))
 
@@ -101,6 +102,7 @@ def summarise(recs: list[dict]) -> dict:
         res["crossover"] = stats.crossover(fit)
     res["steps"] = steps(recs, rows)
     res["extras"] = extras(recs)
+    res["subset_steps"] = steps(recs, [e for e in res["extras"] if e["arm"] == SUBSET[0]], SUBSET)
     res["sweep"] = sorted(({"arm": r["arm"], "lr": r["lr"], "epochs": r["horizon"], "selection_error": r["selection_error"]}
                            for r in recs if r["seed"] == SWEEP_SEED), key=lambda d: (d["arm"], d["epochs"], d["lr"]))
     res["chosen_lr"] = {a: chosen_lr(recs, a) for a in ("foca", "e2e")}
@@ -131,7 +133,7 @@ def sweep_check(sweep: list[dict], lrs: dict) -> list[dict]:
     return out
 
 
-def steps(recs: list[dict], rows: list[dict]) -> list[dict]:
+def steps(recs: list[dict], rows: list[dict], arms=("foca", "e2e")) -> list[dict]:
     """How the gap moved from each horizon to the next: gap(H2) - gap(H1) on the seeds both have, paired
     by seed and image (stats.paired_gap on the two (S, M) FOCA - E2E differences; one seed's runs at both
     horizons share a trunk and every run the images, so pairing removes both). A straight line in
@@ -141,21 +143,21 @@ def steps(recs: list[dict], rows: list[dict]) -> list[dict]:
         seeds = sorted(set(r1["seeds"]) & set(r2["seeds"]))
         if not seeds:
             continue
-        d = [np.subtract(*arm_errors(recs, h, seeds)) for h in (r1["epochs"], r2["epochs"])]  # (S, M) in {-1, 0, 1}
+        d = [np.subtract(*arm_errors(recs, h, seeds, arms)) for h in (r1["epochs"], r2["epochs"])]  # (S, M) in {-1, 0, 1}
         out.append({"from": r1["epochs"], "to": r2["epochs"], "seeds": seeds, "change": stats.paired_gap(d[1], d[0])})
     return out
 
 
 def extras(recs: list[dict]) -> list[dict]:
     """R = 1, width and subset points, each paired with its own comparison."""
-    subset = sorted({r["horizon"] for r in recs if r["arm"] == "foca-10k"})  # its ladder, whatever finished
+    subset = sorted({r["horizon"] for r in recs if r["arm"] == SUBSET[0]})  # its ladder, whatever finished
     out = []
     for a, b, h, what in (("foca-R1", "foca", 5, "FOCA R = 1 against R = 32"),
                           ("foca-w2", "e2e-w2", 5, "WRN-16-2: FOCA against E2E"),
-                          *(("foca-10k", "e2e-10k", h, "10k-image subset: FOCA against E2E") for h in subset)):
+                          *((*SUBSET, h, "10k-image subset: FOCA against E2E") for h in subset)):
         ra, rb = pairs(recs, a, b, h)
         if ra:
-            out.append({"what": what, "arm": a, "epochs": h, "a": [r["eval_error"] for r in ra],
+            out.append({"what": what, "arm": a, "epochs": h, "seeds": [r["seed"] for r in ra], "a": [r["eval_error"] for r in ra],
                         "b": [r["eval_error"] for r in rb], "train_a": [r["train_error"] for r in ra],
                         "train_b": [r["train_error"] for r in rb], "gap": gap(ra, rb)})
     return out
@@ -191,17 +193,19 @@ def markdown(res: dict, recs: list[dict]) -> str:
                      f"{[r['epochs'] for r in res['rows'] if r['epochs'] not in res['slope']['epochs']]}.)")
     if res["steps"]:
         lines.append("Change of the gap from one horizon to the next (paired by seed and image, the seeds both have): "
-                     + "; ".join(f"{t['from']} -> {t['to']}: {pm(t['change'])} (seed{'s' * (len(t['seeds']) > 1)} "
-                                 f"{', '.join(map(str, t['seeds']))})" for t in res["steps"]) + ".")
+                     + said_steps(res["steps"]))
         last, cross = res["steps"][-1], (res["crossover"] or {}).get("epochs")
         if cross and cross > last["to"] and not last["change"]["gap"] < -2 * last["change"]["se"]:
             lines.append(f"The last doubling ({last['from']} -> {last['to']}) did not close the gap beyond 2 se: the "
                          f"line's zero near {cross:.0f} epochs assumes a steady decline the last step does not show.")
     for e in res["extras"]:  # the subset is there to fit its data: say how well each arm fits it
         fit = (f"; clean training error {mean_sd(e['train_a'])} vs {mean_sd(e['train_b'])}"
-               if e.get("arm") == "foca-10k" else "")
+               if e.get("arm") == SUBSET[0] else "")
         lines.append(f"- {e['what']} at {e['epochs']} epochs: {mean_sd(e['a'])} vs {mean_sd(e['b'])}, "
                      f"gap {pm(e['gap'])}{fit}")
+    if res.get("subset_steps"):
+        lines.append("- 10k-image subset, change of the gap from one horizon to the next (paired likewise): "
+                     + said_steps(res["subset_steps"]))
     for c in res["sweep_check"]:
         lines.append(f"- Sweep check at {c['epochs']} epochs ({c['arm']}, selection): the rate chosen at the first "
                      f"horizon, {c['chosen']:g}, {'still has' if c['holds'] else 'no longer has'} the lowest error "
@@ -211,6 +215,11 @@ def markdown(res: dict, recs: list[dict]) -> str:
               "|---|---|---|---|"]
     lines += [f"| {s['arm']} | {s['epochs']} | {s['lr']:g} | {100 * s['selection_error']:.2f} |" for s in res["sweep"]]
     return "\n".join(lines)
+
+
+def said_steps(steps: list[dict]) -> str:
+    return "; ".join(f"{t['from']} -> {t['to']}: {pm(t['change'])} (seed{'s' * (len(t['seeds']) > 1)} "
+                     f"{', '.join(map(str, t['seeds']))})" for t in steps) + "."
 
 
 def figures(res: dict, out: Path) -> list[str]:
@@ -242,7 +251,7 @@ def figures(res: dict, out: Path) -> list[str]:
     axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3, label="40k images")
     for xi, yi, e in zip(tr, g, x):
         axes[1].annotate(f"{e} ep", (xi, yi), fontsize=7)
-    sub = [e for e in res["extras"] if e.get("arm") == "foca-10k"]
+    sub = [e for e in res["extras"] if e.get("arm") == SUBSET[0]]
     if sub:  # the fits-its-data ladder: does the gap turn as E2E's training error goes to 0?
         ts = [100 * np.mean(e["train_b"]) for e in sub]
         axes[1].errorbar(ts, [100 * e["gap"]["gap"] for e in sub], yerr=[200 * e["gap"]["se"] for e in sub],
