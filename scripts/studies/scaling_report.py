@@ -256,13 +256,15 @@ def figures(res: dict, out: Path) -> list[str]:
         ts = [100 * np.mean(e["train_b"]) for e in sub]
         axes[1].errorbar(ts, [100 * e["gap"]["gap"] for e in sub], yerr=[200 * e["gap"]["se"] for e in sub],
                          marker="s", capsize=3, label="10k-image subset")
-        for xi, e in zip(ts, sub):
+        for k, (xi, e) in enumerate(zip(ts, sub)):  # labels above and below in turn: neighbours may share a height
             n = len(e["a"])  # the ladder grows seed by seed: one seed's point has the image se only
-            axes[1].annotate(f"{e['epochs']} ep, {n} seed{'s' * (n > 1)}", (xi, 100 * e["gap"]["gap"]), fontsize=7)
+            axes[1].annotate(f"{e['epochs']} ep, {n} seed{'s' * (n > 1)}", (xi, 100 * e["gap"]["gap"]), fontsize=7,
+                             textcoords="offset points", xytext=(3, 4 if k % 2 else -10))
+        tr += ts
         axes[1].legend(fontsize=7)
     axes[1].axhline(0, color="grey", lw=0.8)
     axes[1].set(xlabel="E2E clean training error, %", ylabel="error gap, points", title="gap vs fit to the data")
-    axes[1].invert_xaxis()
+    axes[1].set_xlim(max(tr) + 2, -1)  # inverted, down to 0: a fitted training set is the right edge
     fig.tight_layout()
     fig.savefig(out / "gap.png", dpi=120)
     plt.close(fig)
