@@ -118,11 +118,14 @@ def test_the_subset_ladder_starts_afresh_at_40_and_branches_up_to_its_top(tmp_pa
     scaling_run.trunk_path(tmp_path, item, 32).parent.mkdir()
     scaling_run.trunk_path(tmp_path, item, 32).write_bytes(b"x")
     assert scaling.ready(at[80], tmp_path, []) and not scaling.ready(at[160], tmp_path, [])
-    assert [scaling.needs_trunk(at[h], (5, 10, 20, 40)) for h in (40, 80, 160)] == [True, True, False]
+    assert [scaling.needs_trunk(at[h], (5, 10, 20, 40)) for h in (20, 40, 80, 160)] == [False, True, True, False]
     assert [scaling.epochs_to_train(at[h]) for h in (20, 40, 80, 160)] == [20, 40, 48, 96]
     recs = {**_rec("foca", 0.12, 0.3), **_rec("e2e", 0.1, 0.3), scaling_run.name(at[20]): at[20]}
     planned = [(i["arm"], i["seed"], i["horizon"]) for i in scaling.plan(recs, {"foca": [0.12], "e2e": [0.1]}, (0,), (5, 10))]
-    assert ("e2e-10k", 0, 20) not in planned and ("e2e-10k", 0, 40) in planned and ("foca-10k", 0, 160) in planned
+    assert [h for a, s, h in planned if a == "e2e-10k"] == [40, 80, 160]
+    t8 = scaling_run.trunk_path(tmp_path, item, 8)  # where a branched 20 would have started: it ran from scratch
+    t8.write_bytes(b"x")
+    assert scaling.prune_used_trunks(tmp_path, {"r": at[20]}) == [] and t8.is_file()
 
 
 def test_the_sweep_check_keeps_the_choice_and_its_neighbours_and_prunes_the_rest(tmp_path):
@@ -339,7 +342,7 @@ def test_a_wide_item_starts_only_when_all_its_epochs_fit():
     """WRN-16-2's checkpoint (5.9 MB) is not committed: a w2 item must finish in the session it starts."""
     assert scaling.must_fit({"arm": "foca-w2", "seed": 1, "lr": 0.12, "horizon": 5}) == 5
     assert scaling.must_fit({"arm": "foca", "seed": 1, "lr": 0.12, "horizon": 40}) == 2
-    assert scaling.must_fit({"arm": "e2e-10k", "seed": 0, "lr": 0.1, "horizon": 20}) == 2
+    assert scaling.must_fit({"arm": "e2e-10k", "seed": 0, "lr": 0.1, "horizon": 80}) == 2
 
 
 def test_the_report_gives_the_subset_ladder_with_each_arm_s_fit_and_the_main_arms_in_its_header():

@@ -248,14 +248,15 @@ def figures(res: dict, out: Path) -> list[str]:
                          textcoords="offset points", xytext=(4, 4))
     axes[0].legend(fontsize=7)
     tr = [100 * np.mean(r["e2e_train_error"]) for r in rows]
-    axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3, label="40k images")
+    axes[1].errorbar(tr, g, yerr=se, marker="o", capsize=3, label="40k images (+- 2 se)")
     for xi, yi, e in zip(tr, g, x):
         axes[1].annotate(f"{e} ep", (xi, yi), fontsize=7)
     sub = [e for e in res["extras"] if e.get("arm") == SUBSET[0]]
     if sub:  # the fits-its-data ladder: does the gap turn as E2E's training error goes to 0?
         ts = [100 * np.mean(e["train_b"]) for e in sub]
         axes[1].errorbar(ts, [100 * e["gap"]["gap"] for e in sub], yerr=[200 * e["gap"]["se"] for e in sub],
-                         marker="s", capsize=3, label="10k-image subset")
+                         marker="s", capsize=3, ls="none", label="10k-image subset (+- 2 se)")  # unjoined: seed
+        # sets differ between its horizons while it grows (the paired steps in the table say how it moved)
         for k, (xi, e) in enumerate(zip(ts, sub)):  # labels above and below in turn: neighbours may share a height
             n = len(e["a"])  # the ladder grows seed by seed: one seed's point has the image se only
             axes[1].annotate(f"{e['epochs']} ep, {n} seed{'s' * (n > 1)}", (xi, 100 * e["gap"]["gap"]), fontsize=7,
