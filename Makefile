@@ -44,7 +44,7 @@ help:
 	@echo "  make cifar10-budget  FOCA vs E2E on real CIFAR-10 in MINUTES (default 10) on your GPU"
 	@echo "  make cifar10-cpu     the same on the CPU in MINUTES (default 60): verdicts, table, figures -> results/cpu-<date>/"
 	@echo "  make cifar10-cpu-sweep  how the CPU study's network and learning rates were chosen, on val (~10 min)"
-	@echo "  make cifar10-cpu-scaling  FOCA vs E2E as training grows (5-40 epochs), MINUTES (default 120) at a time;"
+	@echo "  make cifar10-cpu-scaling  FOCA vs E2E as training grows (5-40 epochs; 10k subset to 160), MINUTES (default 120) at a time;"
 	@echo "                       a rerun continues: commit results/cpu-scaling/records and trunks"
 	@echo ""
 	@echo "The parity harness (scripts/crosscheck/)"
@@ -129,7 +129,7 @@ cifar10-cpu: $(FULL)
 cifar10-cpu-sweep: $(FULL)
 	$(PY) -m scripts.studies.cpu_sweep $(ARGS)
 
-# Does E2E always win? FOCA vs E2E at 5, 10, 20, 40 epochs on the CPU (scripts/studies/scaling.py), in
+# Does E2E always win? FOCA vs E2E at 5, 10, 20, 40 epochs (a 10k subset to 160) on the CPU (scripts/studies/scaling.py), in
 # sessions of MINUTES (default 120): each run's record and trunk checkpoint go to results/cpu-scaling/.
 SCALING_MINUTES = $(if $(filter command line environment,$(origin MINUTES)),$(MINUTES),120)
 cifar10-cpu-scaling: $(FULL)
