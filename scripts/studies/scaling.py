@@ -135,10 +135,10 @@ def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[d
     lrs, sweep = chosen(recs, grid, h0)
     items = [{"arm": a, "seed": SWEEP_SEED, "lr": lr, "horizon": h0} for a, lr in sweep]
 
-    def main(arms, horizon, lr_of=None):
+    def main(arms, horizon, seeds=seeds):  # each arm at its method's chosen lr, once chosen
         for seed in seeds:
             for arm in arms:
-                lr = lrs.get(lr_of or arm.split("-")[0])
+                lr = lrs.get(arm.split("-")[0])
                 if lr is not None:
                     items.append({"arm": arm, "seed": seed, "lr": lr, "horizon": horizon})
 
@@ -154,8 +154,7 @@ def plan(recs: dict, grid: dict, seeds, horizons, extras: bool = True) -> list[d
     if extras:  # the if-the-budget-allows points, last, seed by seed: the width point, then the
         for seed in seeds:  # subset's ladder (an item waiting for its trunk lets a lane take the next seed's)
             for arms, h in ((("foca-w2", "e2e-w2"), h0), *((("foca-10k", "e2e-10k"), h) for h in SUBSET_HORIZONS)):
-                items.extend({"arm": a, "seed": seed, "lr": lrs[a.split("-")[0]], "horizon": h}
-                             for a in arms if lrs.get(a.split("-")[0]) is not None)
+                main(arms, h, (seed,))
     from scripts.studies.scaling_run import name
 
     return [i for i in items if name(i) not in recs]
