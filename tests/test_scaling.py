@@ -276,13 +276,16 @@ def test_the_slope_uses_the_horizons_with_two_seeds_and_matches_a_direct_fit():
 
 def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
     """Every 2-decimal number in the README's scaling paragraph is in results/cpu-scaling/table.md
-    (re-rendered from the committed records here, so the table cannot drift from them either)."""
+    (re-rendered from the committed records here, so the table cannot drift from them either); each
+    quoted "gap +- se" is a pair the table holds; one quoted "at N" sits on the table's line or row for
+    N epochs, and one quoted "A -> B" is the table's step from A to B."""
     import re
 
     from scripts.studies import scaling_report
 
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("**Does E2E always win"):readme.index("**FOCA vs E2E on real digits**")]
+    section = " ".join(section.split())  # a quote may wrap across lines
     recs = scaling_report.load(REPO / "results" / "cpu-scaling")
     table = scaling_report.markdown(scaling_report.summarise(recs), recs)
     number = r"(?<![\d.])([+-]?)(\d+\.\d\d)\b"  # whole numbers: 0.43 is not 10.43
@@ -290,11 +293,42 @@ def test_the_readme_quotes_only_numbers_the_scaling_table_holds():
     quoted = re.findall(number, section)
     assert len(quoted) >= 8, "the README's scaling paragraph should quote its measured gaps"
 
-    def in_table(sign, n):  # a signed quote carries the table's sign; an unsigned one ("fell by 3.22") need not
-        return (sign, n) in held or (sign == "+" and ("", n) in held) if sign else any(n == m for _, m in held)
+    def same(sign, n, pairs):  # a signed quote carries the table's sign; an unsigned one ("fell by 3.22") need not
+        return (sign, n) in pairs or (sign == "+" and ("", n) in pairs) if sign else any(n == m for _, m in pairs)
 
-    missing = [sign + n for sign, n in quoted if not in_table(sign, n)]
+    missing = [sign + n for sign, n in quoted if not same(sign, n, held)]
     assert missing == [], "README numbers not in the scaling table: re-quote them"
+
+    pair = r"([+-]?)(\d+\.\d\d) \+- (\d+\.\d\d)"
+
+    def pairs_in(text):  # {se: {(sign, gap)}}
+        out = {}
+        for sign, n, se in re.findall(pair, text):
+            out.setdefault(se, set()).add((sign, n))
+        return out
+
+    def horizon(line):  # the epochs a table line or row is about (None: not one horizon)
+        m = re.match(r"\| (\d+) \|", line) or re.search(r"\bat (\d+) epochs", line)
+        return int(m.group(1)) if m else None
+
+    rows = [line for line in table.splitlines() if " +- " in line]
+    all_pairs = pairs_in(table)
+    checked = 0
+    for m in re.finditer(pair + r"(?: points| se)? at (\d+)\b", section):
+        sign, n, se, at = m.groups()
+        assert same(sign, n, all_pairs.get(se, set())), f"README pairs {sign}{n} with +- {se}: the table does not"
+        lines = [ln for ln in rows if same(sign, n, pairs_in(ln).get(se, set()))]
+        assert int(at) in {horizon(ln) for ln in lines}, f"README puts {sign}{n} +- {se} at {at} epochs: the table does not"
+        checked += 1
+    for m in re.finditer(r"(\d+) -> (\d+):? " + pair, section):
+        a, b, sign, n, se = m.groups()
+        steps = {(x, y, s, g, e) for x, y, s, g, e in re.findall(r"(\d+) -> (\d+): " + pair, table)}
+        assert (a, b, sign, n, se) in steps or (sign == "+" and (a, b, "", n, se) in steps), \
+            f"README quotes the step {a} -> {b} as {sign}{n} +- {se}: the table does not"
+        checked += 1
+    for sign, n, se in re.findall(pair, section):
+        assert same(sign, n, all_pairs.get(se, set())), f"README pairs {sign}{n} with +- {se}: the table does not"
+    assert checked >= 6, "the README's scaling paragraph should say which horizon each gap is at"
 
 
 def test_a_finished_item_s_branch_point_is_pruned_however_it_started(tmp_path):
